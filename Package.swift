@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Touchstone has no package dependencies: only the Swift toolchain.
+// Release builds tune for the building CPU; results do not depend on it (D1: no fused
+// multiply-add, explicit SIMD lanes), and a test compares against the plain build.
+let releaseTuning: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Touchstone",
+    products: [
+        .executable(name: "touchstone", targets: ["touchstone"]),
+        .library(name: "Touchstone", targets: ["Tensors", "Formats", "Tokenization", "Transformer", "Decoding", "Golden"]),
+    ],
+    targets: [
+        .target(name: "Tensors", swiftSettings: releaseTuning),
+        .target(name: "Formats", swiftSettings: releaseTuning),
+        .target(name: "Tokenization", dependencies: ["Formats"], swiftSettings: releaseTuning),
+        .target(name: "Transformer", dependencies: ["Tensors", "Formats", "Tokenization"], swiftSettings: releaseTuning),
+        .target(name: "Decoding", dependencies: ["Tensors", "Transformer"], swiftSettings: releaseTuning),
+        .target(name: "Golden", dependencies: ["Decoding"], swiftSettings: releaseTuning),
+        .executableTarget(name: "touchstone", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Decoding", "Golden"], swiftSettings: releaseTuning),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Formats"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "Tensors"]),
+        .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Transformer"]),
+        .testTarget(name: "AgreementTests", dependencies: ["Decoding", "Transformer", "Formats", "Tensors"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,69 @@
+import Transformer
+
+/// One step of a generation trace: the chosen token with its logit (and probability where the
+/// strategy defines one), and the top-k logits of the distribution it was chosen from.
+public struct TraceStep: Sendable, Equatable {
+    public var token: Int
+    public var logit: Float
+    public var probability: Float?
+    /// `(id, logit)` sorted by logit descending, then id ascending (D4).
+    public var topLogits: [TopEntry]
+
+    public struct TopEntry: Sendable, Equatable {
+        public var id: Int
+        public var logit: Float
+        public init(id: Int, logit: Float) { self.id = id; self.logit = logit }
+    }
+
+    public init(token: Int, logit: Float, probability: Float? = nil, topLogits: [TopEntry]) {
+        self.token = token
+        self.logit = logit
+        self.probability = probability
+        self.topLogits = topLogits
+    }
+
+    /// The reference's margin between its two best logits (how near a tie the step was).
+    public var topTwoMargin: Float? {
+        topLogits.count >= 2 ? topLogits[0].logit - topLogits[1].logit : nil
+    }
+}
+
+/// Why a generation ended.
+public enum StopReason: String, Sendable {
+    case endOfSequence = "eos"
+    case maxNewTokens = "max_new_tokens"
+    case contextLimit = "context_limit"
+}
+
+/// The result of a decoding strategy.
+public struct Generation: Sendable {
+    public var promptIDs: [Int]
+    public var outputIDs: [Int]
+    public var trace: [TraceStep]
+    public var stopReason: StopReason
+    public var statistics: Statistics
+
+    public struct Statistics: Sendable {
+        /// Forward passes of the target model (the prefill counts as one).
+        public var forwardPasses = 0
+        public var prefillSeconds = 0.0
+        public var decodeSeconds = 0.0
+        public init() {}
+
+        /// New tokens per second of decoding (excluding the prefill).
+        public func decodeTokensPerSecond(newTokens: Int) -> Double {
+            decodeSeconds > 0 ? Double(max(0, newTokens - 1)) / decodeSeconds : 0
+        }
+    }
+}
+
+/// Options shared by every strategy.
+public struct StoppingCriteria: Sendable {
+    public var maxNewTokens: Int
+    /// Token ids that end generation (included in the output, as Hugging Face does).
+    public var endOfSequenceIDs: Set<Int>
+    public init(maxNewTokens: Int, endOfSequenceIDs: Set<Int> = []) {
+        self.maxNewTokens = maxNewTokens
+        self.endOfSequenceIDs = endOfSequenceIDs
+    }
+}

@@ -1,0 +1,63 @@
+import Tensors
+import Transformer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Greedy decoding: at every step the token with the largest logit, ties to the lowest id (D4).
+public enum GreedyDecoding {
+    /// Generates up to `stopping.maxNewTokens` tokens after `prompt`.
+    ///
+    /// The prompt is processed in one prefill pass (logits of its last position only); each new
+    /// token then takes one single-token pass with the KV cache. By batch invariance (D3) this
+    /// equals recomputing the whole sequence at every step.
+    ///
+    /// - Parameters:
+    ///   - traceTopK: how many top logits each trace step records.
+    ///   - onToken: called with each new token as soon as it is chosen (for streaming).
+    public static func generate(model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int = 5,
+                                pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> Generation {
+        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let cache = KVCache(configuration: model.configuration, initialCapacity: min(model.configuration.contextLength, prompt.count + stopping.maxNewTokens + 1))
+        var stats = Generation.Statistics()
+        var output: [Int] = []
+        var trace: [TraceStep] = []
+        var stop = StopReason.maxNewTokens
+        if prompt.count >= model.configuration.contextLength {
+            throw ModelError.contextOverflow(needed: prompt.count + 1, limit: model.configuration.contextLength)
+        }
+        var start = monotonicSeconds()
+        var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        stats.prefillSeconds = monotonicSeconds() - start
+        stats.forwardPasses += 1
+        start = monotonicSeconds()
+        while output.count < stopping.maxNewTokens {
+            let step = result.logits.withUnsafeBufferPointer { select(logits: $0.baseAddress!, count: model.configuration.vocabularySize, topK: traceTopK) }
+            output.append(step.token)
+            trace.append(step)
+            onToken?(step.token)
+            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; break }
+            if output.count >= stopping.maxNewTokens { break }
+            if cache.length >= model.configuration.contextLength { stop = .contextLimit; break }
+            result = try model.forward(tokens: [step.token], cache: cache, logitRows: .last, pool: pool)
+            stats.forwardPasses += 1
+        }
+        stats.decodeSeconds = monotonicSeconds() - start
+        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+    }
+
+    /// The greedy choice over one row of logits, with its trace entry.
+    public static func select(logits: UnsafePointer<Float>, count: Int, topK: Int) -> TraceStep {
+        let token = Kernels.argmax(logits, count: count)
+        let top = Kernels.topK(logits, count: count, k: max(topK, 2)).prefix(max(topK, 0)).map { TraceStep.TopEntry(id: $0.index, logit: $0.value) }
+        return TraceStep(token: token, logit: logits[token], topLogits: Array(top))
+    }
+}
+
+/// Seconds from a monotonic clock.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

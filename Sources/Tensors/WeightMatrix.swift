@@ -1,0 +1,418 @@
+/// How a `WeightMatrix` keeps its elements in memory.
+///
+/// Quantized encodings keep the blocks' integers and decode each element inside the kernel with
+/// the reference formula, so a quantized matrix and its exact Float32 dequantization give
+/// bit-identical products.
+public enum WeightEncoding: String, Sendable {
+    /// Float32 elements.
+    case f32
+    /// ggml Q8_0 blocks of 32: element = `d * Float(q)` (q: Int8, d: Float16 widened exactly).
+    case q8_0
+    /// ggml Q4_1 blocks of 32: element = `d * Float(q) + m` — multiply, round, add, round
+    /// (q: 4-bit unsigned; d, m: Float16 widened exactly). Byte `j` of a block holds element `j`
+    /// in its low nibble and element `j + 16` in its high nibble.
+    case q4_1
+
+    /// Bytes of one row-major ggml block of 32 elements (0 for f32).
+    public var ggmlBlockBytes: Int {
+        switch self {
+        case .f32: return 0
+        case .q8_0: return 34
+        case .q4_1: return 20
+        }
+    }
+}
+
+/// A weight matrix `W` of shape `[rows, columns]` used as `y = W x` (rows are outputs).
+///
+/// **Reduction order (the contract every kernel and every port must follow):** for each output
+/// row `r` and each input vector `x`,
+///
+///     var s: Float = 0
+///     for c in 0..<columns { s = s + W[r][c] * x[c] }   // multiply, round, add, round
+///
+/// strictly left to right, with `W[r][c]` the exact Float32 value of the element. The kernels
+/// compute 16 rows at a time ("panels": one SIMD16 lane per row, `x[c]` broadcast), so each
+/// lane's sum follows this order exactly and no horizontal reduction exists. Results are
+/// therefore independent of the thread count (panels are split across threads) and of how many
+/// tokens are multiplied together (D2, D3).
+///
+/// Storage: panels of 16 rows (the last one padded with zero rows). Per encoding, one panel is
+/// a sequence of blocks: f32 — one block per column, 16 floats `[lane]`; q8_0 — per 32 columns,
+/// 16 scales (Float32) then 32×16 `Int8` laid `[column][lane]`; q4_1 — per 32 columns, 16 scales
+/// `d`, 16 minimums `m` (Float32), then 16×16 bytes `[byte j][lane]` as in the ggml block.
+public final class WeightMatrix: @unchecked Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let encoding: WeightEncoding
+
+    let panelCount: Int
+    let blocksPerPanel: Int
+    let panelBytes: Int
+    let storage: UnsafeMutableRawPointer
+
+    /// Row-major source kept for the naive reference path (`multiplyNaive`).
+    let source: UnsafeRawPointer
+    let sourceOwner: AnyObject?
+    let ownsSource: Bool
+
+    /// Builds a matrix from row-major Float32 values (copied).
+    public convenience init(rows: Int, columns: Int, values: [Float]) {
+        precondition(values.count == rows * columns, "values.count must equal rows * columns")
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, values.count * 4), alignment: 64)
+        values.withUnsafeBytes { bytes.copyMemory(from: $0.baseAddress!, byteCount: values.count * 4) }
+        self.init(rows: rows, columns: columns, encoding: .f32, rowMajor: UnsafeRawPointer(bytes), owner: nil, ownsSource: true)
+    }
+
+    /// Builds a matrix from row-major ggml data of `encoding` (Float32 for `.f32`). The bytes are
+    /// not copied for the reference path: `owner` must keep them alive (e.g. a memory-mapped file).
+    public convenience init(rows: Int, columns: Int, encoding: WeightEncoding, rowMajorBytes: UnsafeRawPointer, owner: AnyObject?) {
+        self.init(rows: rows, columns: columns, encoding: encoding, rowMajor: rowMajorBytes, owner: owner, ownsSource: false)
+    }
+
+    private init(rows: Int, columns: Int, encoding: WeightEncoding, rowMajor: UnsafeRawPointer, owner: AnyObject?, ownsSource: Bool) {
+        precondition(rows > 0 && columns > 0, "a weight matrix needs at least one row and one column")
+        if encoding != .f32 { precondition(columns % 32 == 0, "\(encoding) rows must be whole 32-element blocks") }
+        self.rows = rows
+        self.columns = columns
+        self.encoding = encoding
+        self.source = rowMajor
+        self.sourceOwner = owner
+        self.ownsSource = ownsSource
+        panelCount = (rows + 15) / 16
+        switch encoding {
+        case .f32:
+            blocksPerPanel = columns
+            panelBytes = columns * 64
+        case .q8_0:
+            blocksPerPanel = columns / 32
+            panelBytes = blocksPerPanel * Q8_0Panel.blockBytes
+        case .q4_1:
+            blocksPerPanel = columns / 32
+            panelBytes = blocksPerPanel * Q4_1Panel.blockBytes
+        }
+        storage = UnsafeMutableRawPointer.allocate(byteCount: panelCount * panelBytes, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: panelCount * panelBytes)
+        pack()
+    }
+
+    deinit {
+        storage.deallocate()
+        if ownsSource { UnsafeMutableRawPointer(mutating: source).deallocate() }
+    }
+
+    /// Bytes read from the packed panels for one product (what the fast kernels stream).
+    public var packedByteCount: Int { panelCount * panelBytes }
+
+    private func pack() {
+        let rowBytes = encoding == .f32 ? columns * 4 : columns / 32 * encoding.ggmlBlockBytes
+        for r in 0..<rows {
+            let p = r / 16, lane = r % 16
+            let panel = storage + p * panelBytes
+            let row = source + r * rowBytes
+            switch encoding {
+            case .f32:
+                let out = panel.assumingMemoryBound(to: Float.self)
+                for c in 0..<columns {
+                    out[c * 16 + lane] = row.loadUnaligned(fromByteOffset: c * 4, as: Float.self)
+                }
+            case .q8_0:
+                for b in 0..<blocksPerPanel {
+                    let block = row + b * 34
+                    let dst = panel + b * Q8_0Panel.blockBytes
+                    dst.storeBytes(of: halfToFloat(block.loadUnaligned(as: UInt16.self)), toByteOffset: lane * 4, as: Float.self)
+                    for j in 0..<32 {
+                        dst.storeBytes(of: block.load(fromByteOffset: 2 + j, as: Int8.self), toByteOffset: 64 + j * 16 + lane, as: Int8.self)
+                    }
+                }
+            case .q4_1:
+                for b in 0..<blocksPerPanel {
+                    let block = row + b * 20
+                    let dst = panel + b * Q4_1Panel.blockBytes
+                    dst.storeBytes(of: halfToFloat(block.loadUnaligned(as: UInt16.self)), toByteOffset: lane * 4, as: Float.self)
+                    dst.storeBytes(of: halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)), toByteOffset: 64 + lane * 4, as: Float.self)
+                    for j in 0..<16 {
+                        dst.storeBytes(of: block.load(fromByteOffset: 4 + j, as: UInt8.self), toByteOffset: 128 + j * 16 + lane, as: UInt8.self)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The exact Float32 value of element `[row, column]`, decoded from the row-major source with
+    /// the reference formula.
+    public func element(row r: Int, column c: Int) -> Float {
+        switch encoding {
+        case .f32:
+            return source.loadUnaligned(fromByteOffset: (r * columns + c) * 4, as: Float.self)
+        case .q8_0:
+            let block = source + (r * (columns / 32) + c / 32) * 34
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            return d * Float(block.load(fromByteOffset: 2 + c % 32, as: Int8.self))
+        case .q4_1:
+            let block = source + (r * (columns / 32) + c / 32) * 20
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            let m = halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            let i = c % 32
+            let byte = block.load(fromByteOffset: 4 + i % 16, as: UInt8.self)
+            let q = i < 16 ? byte & 0x0F : byte >> 4
+            return d * Float(q) + m
+        }
+    }
+
+    /// Writes row `r` as exact Float32 values into `out[0..<columns]`.
+    public func decodeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        for c in 0..<columns { out[c] = element(row: r, column: c) }
+    }
+
+    /// The naive scalar reference: `y[t][r] = Σ_c W[r][c] * x[t][c]` in the documented order,
+    /// element by element from the row-major source, on the calling thread.
+    /// `x`: `[tokens, columns]`, `y`: `[tokens, rows]`.
+    public func multiplyNaive(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s: Float = 0
+                for c in 0..<columns { s = s + element(row: r, column: c) * x[t * columns + c] }
+                y[t * rows + r] = s
+            }
+        }
+    }
+
+    /// `y = W x` for `tokens` input vectors at once, reading each weight panel once per group of
+    /// up to 8 tokens. `x`: `[tokens, columns]`, `y`: `[tokens, rows]`. Bit-identical to
+    /// `multiplyNaive` for any `tokens` and any thread count.
+    public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, pool: ParallelFor = .shared) {
+        switch encoding {
+        case .f32: run(F32Panel.self, x, tokens, y, pool)
+        case .q8_0: run(Q8_0Panel.self, x, tokens, y, pool)
+        case .q4_1: run(Q4_1Panel.self, x, tokens, y, pool)
+        }
+    }
+
+    /// Convenience over arrays: `x` is `[tokens, columns]`; returns `[tokens, rows]`.
+    public func multiply(_ x: [Float], tokens: Int = 1, pool: ParallelFor = .shared) -> [Float] {
+        precondition(x.count == tokens * columns, "x must hold tokens × columns values")
+        var y = [Float](repeating: 0, count: tokens * rows)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool) }
+        }
+        return y
+    }
+
+    @inline(never)
+    private func run<C: PanelCodec>(_ codec: C.Type, _ x: UnsafePointer<Float>, _ tokens: Int, _ y: UnsafeMutablePointer<Float>, _ pool: ParallelFor) {
+        if tokens <= 0 { return }
+        let storage = UnsafeRawPointer(self.storage)
+        let panelBytes = self.panelBytes, blocks = blocksPerPanel, rows = self.rows, columns = self.columns
+        // Split pairs of panels across participants (independent outputs only).
+        let pairCount = (panelCount + 1) / 2
+        pool.run(count: pairCount) { lower, upper in
+            for pair in lower..<upper {
+                let p0 = pair * 2
+                let pEnd = min(p0 + 2, self.panelCount)
+                var t = 0
+                while t + 8 <= tokens {
+                    for p in p0..<pEnd {
+                        panelTimes8Tokens(C.self, storage + p * panelBytes, blocks, x + t * columns, columns, y + t * rows + p * 16, rows, min(16, rows - p * 16))
+                    }
+                    t += 8
+                }
+                while t + 4 <= tokens {
+                    for p in p0..<pEnd {
+                        panelTimes4Tokens(C.self, storage + p * panelBytes, blocks, x + t * columns, columns, y + t * rows + p * 16, rows, min(16, rows - p * 16))
+                    }
+                    t += 4
+                }
+                while t < tokens {
+                    if pEnd - p0 == 2 {
+                        twoPanelsTimesToken(C.self, storage + p0 * panelBytes, panelBytes, blocks, x + t * columns, y + t * rows + p0 * 16, min(16, rows - p0 * 16 - 16))
+                    } else {
+                        panelTimesToken(C.self, storage + p0 * panelBytes, blocks, x + t * columns, y + t * rows + p0 * 16, min(16, rows - p0 * 16))
+                    }
+                    t += 1
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Panel codecs: how one block of a 16-row panel yields the weights of each column.
+
+protocol PanelCodec {
+    /// Columns per block.
+    static var blockColumns: Int { get }
+    /// Bytes per block of a 16-row panel.
+    static var blockBytes: Int { get }
+    /// Calls `body` with the 16 rows' exact Float32 weights of each column of `block`, columns
+    /// in increasing order.
+    static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void)
+}
+
+enum F32Panel: PanelCodec {
+    @inline(__always) static var blockColumns: Int { 1 }
+    @inline(__always) static var blockBytes: Int { 64 }
+    @inline(__always) static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void) {
+        body(block.load(as: SIMD16<Float>.self))
+    }
+}
+
+enum Q8_0Panel: PanelCodec {
+    @inline(__always) static var blockColumns: Int { 32 }
+    @inline(__always) static var blockBytes: Int { 64 + 32 * 16 }
+    @inline(__always) static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void) {
+        let d = block.load(as: SIMD16<Float>.self)
+        for j in 0..<32 {
+            body(d * widen(block.load(fromByteOffset: 64 + j * 16, as: SIMD16<Int8>.self)))
+        }
+    }
+}
+
+enum Q4_1Panel: PanelCodec {
+    @inline(__always) static var blockColumns: Int { 32 }
+    @inline(__always) static var blockBytes: Int { 128 + 16 * 16 }
+    @inline(__always) static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void) {
+        let d = block.load(as: SIMD16<Float>.self)
+        let m = block.load(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let low = SIMD16<UInt8>(repeating: 0x0F)
+        for j in 0..<16 {  // columns 0..<16: low nibbles
+            body(d * widen(block.load(fromByteOffset: 128 + j * 16, as: SIMD16<UInt8>.self) & low) + m)
+        }
+        for j in 0..<16 {  // columns 16..<32: high nibbles
+            body(d * widen(block.load(fromByteOffset: 128 + j * 16, as: SIMD16<UInt8>.self) &>> 4) + m)
+        }
+    }
+}
+
+/// Exact integer-to-float widening, written as a lane loop: the standard library's generic
+/// SIMD conversions are not inlined and run several times slower; this loop compiles to vector
+/// converts.
+@inline(__always)
+func widen(_ v: SIMD16<Int8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for l in 0..<16 { r[l] = Float(v[l]) }
+    return r
+}
+
+@inline(__always)
+func widen(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for l in 0..<16 { r[l] = Float(v[l]) }
+    return r
+}
+
+// MARK: - Micro-kernels. Each lane accumulates one output row, columns strictly in order.
+
+/// Stores the first `valid` lanes of `acc` at `y`.
+@inline(__always)
+private func store(_ acc: SIMD16<Float>, _ y: UnsafeMutablePointer<Float>, _ valid: Int) {
+    if valid >= 16 {
+        UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD16<Float>.self)
+    } else {
+        for l in 0..<valid { y[l] = acc[l] }
+    }
+}
+
+/// One panel times one token.
+@inline(__always)
+private func panelTimesToken<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ valid: Int) {
+    var acc = SIMD16<Float>()
+    var c = 0
+    for b in 0..<blocks {
+        let block = panel + b * C.blockBytes
+        C.forEachColumn(block) { w in
+            acc = acc + w * SIMD16<Float>(repeating: x[c])
+            c += 1
+        }
+    }
+    store(acc, y, valid)
+}
+
+/// Two consecutive panels times one token (two independent accumulation chains).
+@inline(__always)
+private func twoPanelsTimesToken<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ panelBytes: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ validInSecond: Int) {
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    let second = panel + panelBytes
+    var c = 0
+    for b in 0..<blocks {
+        let block0 = panel + b * C.blockBytes
+        let block1 = second + b * C.blockBytes
+        var c1 = c
+        C.forEachColumn(block0) { w in
+            acc0 = acc0 + w * SIMD16<Float>(repeating: x[c])
+            c += 1
+        }
+        C.forEachColumn(block1) { w in
+            acc1 = acc1 + w * SIMD16<Float>(repeating: x[c1])
+            c1 += 1
+        }
+    }
+    store(acc0, y, 16)
+    store(acc1, y + 16, validInSecond)
+}
+
+/// One panel times four tokens: each weight vector is decoded once and used four times.
+@inline(__always)
+private func panelTimes4Tokens<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ columns: Int, _ y: UnsafeMutablePointer<Float>, _ rows: Int, _ valid: Int) {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var c = 0
+    for b in 0..<blocks {
+        let block = panel + b * C.blockBytes
+        C.forEachColumn(block) { w in
+            a0 = a0 + w * SIMD16<Float>(repeating: x[c])
+            a1 = a1 + w * SIMD16<Float>(repeating: x[columns + c])
+            a2 = a2 + w * SIMD16<Float>(repeating: x[2 * columns + c])
+            a3 = a3 + w * SIMD16<Float>(repeating: x[3 * columns + c])
+            c += 1
+        }
+    }
+    store(a0, y, valid)
+    store(a1, y + rows, valid)
+    store(a2, y + 2 * rows, valid)
+    store(a3, y + 3 * rows, valid)
+}
+
+/// One panel times eight tokens.
+@inline(__always)
+private func panelTimes8Tokens<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ columns: Int, _ y: UnsafeMutablePointer<Float>, _ rows: Int, _ valid: Int) {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+    var c = 0
+    for b in 0..<blocks {
+        let block = panel + b * C.blockBytes
+        C.forEachColumn(block) { w in
+            a0 = a0 + w * SIMD16<Float>(repeating: x[c])
+            a1 = a1 + w * SIMD16<Float>(repeating: x[columns + c])
+            a2 = a2 + w * SIMD16<Float>(repeating: x[2 * columns + c])
+            a3 = a3 + w * SIMD16<Float>(repeating: x[3 * columns + c])
+            a4 = a4 + w * SIMD16<Float>(repeating: x[4 * columns + c])
+            a5 = a5 + w * SIMD16<Float>(repeating: x[5 * columns + c])
+            a6 = a6 + w * SIMD16<Float>(repeating: x[6 * columns + c])
+            a7 = a7 + w * SIMD16<Float>(repeating: x[7 * columns + c])
+            c += 1
+        }
+    }
+    store(a0, y, valid)
+    store(a1, y + rows, valid)
+    store(a2, y + 2 * rows, valid)
+    store(a3, y + 3 * rows, valid)
+    store(a4, y + 4 * rows, valid)
+    store(a5, y + 5 * rows, valid)
+    store(a6, y + 6 * rows, valid)
+    store(a7, y + 7 * rows, valid)
+}
+
+/// IEEE binary16 → binary32, exact (subnormals, infinities and NaN payloads preserved).
+@inlinable
+public func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1F
+    let mantissa = UInt32(h & 0x03FF)
+    if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+    if exponent == 0 {
+        if mantissa == 0 { return Float(bitPattern: sign) }
+        // Subnormal: mantissa × 2^-24, exact in binary32.
+        let magnitude = Float(mantissa) * Float(bitPattern: 0x3380_0000)
+        return sign != 0 ? -magnitude : magnitude
+    }
+    return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+}

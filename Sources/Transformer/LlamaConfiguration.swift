@@ -1,0 +1,93 @@
+import Formats
+
+/// The shape of a Llama-family model (RMSNorm, RoPE, grouped-query attention, SwiGLU).
+public struct LlamaConfiguration: Sendable, Equatable, Codable {
+    public var hiddenSize: Int           // C
+    public var intermediateSize: Int     // FFN width
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDimension: Int
+    public var vocabularySize: Int       // V
+    public var contextLength: Int
+    /// The RMSNorm epsilon, as the Float32 value used in the sum (1e-5 is 9.999999747e-06).
+    public var rmsNormEpsilon: Float
+    public var ropeTheta: Double
+    /// Number of leading dimensions of each head that are rotated (usually `headDimension`).
+    public var ropeDimension: Int
+    public var tiedEmbeddings: Bool
+
+    public init(hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, kvHeadCount: Int,
+                headDimension: Int? = nil, vocabularySize: Int, contextLength: Int, rmsNormEpsilon: Float,
+                ropeTheta: Double, ropeDimension: Int? = nil, tiedEmbeddings: Bool) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        let hd = headDimension ?? hiddenSize / max(1, headCount)
+        self.headDimension = hd
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeTheta = ropeTheta
+        self.ropeDimension = ropeDimension ?? hd
+        self.tiedEmbeddings = tiedEmbeddings
+    }
+
+    /// Checks the shape for consistency; throws `ModelError.invalidConfiguration` naming the field.
+    public func validate() throws {
+        func fail(_ message: String) throws -> Never { throw ModelError.invalidConfiguration(message) }
+        for (name, value) in [("hidden size", hiddenSize), ("intermediate size", intermediateSize), ("layer count", layerCount),
+                              ("head count", headCount), ("KV head count", kvHeadCount), ("head dimension", headDimension),
+                              ("vocabulary size", vocabularySize), ("context length", contextLength)] where value <= 0 {
+            try fail("\(name) must be positive, got \(value)")
+        }
+        if headCount % kvHeadCount != 0 { try fail("head count \(headCount) is not a multiple of the KV head count \(kvHeadCount)") }
+        if headDimension % 2 != 0 || ropeDimension % 2 != 0 || ropeDimension > headDimension {
+            try fail("RoPE needs an even dimension ≤ the head dimension (head \(headDimension), rope \(ropeDimension))")
+        }
+        if !(rmsNormEpsilon > 0) { try fail("rms_norm_eps must be positive") }
+        if !(ropeTheta > 0) { try fail("rope theta must be positive") }
+    }
+
+    /// The configuration described by a Hugging Face `config.json`.
+    public init(_ hf: LlamaHFConfig) {
+        self.init(hiddenSize: hf.hiddenSize, intermediateSize: hf.intermediateSize, layerCount: hf.numHiddenLayers,
+                  headCount: hf.numAttentionHeads, kvHeadCount: hf.numKeyValueHeads, headDimension: hf.headDim,
+                  vocabularySize: hf.vocabSize, contextLength: hf.maxPositionEmbeddings,
+                  rmsNormEpsilon: Float(hf.rmsNormEps), ropeTheta: hf.ropeTheta, tiedEmbeddings: hf.tieWordEmbeddings)
+    }
+
+    /// The Hugging Face `config.json` fields for this configuration.
+    public func huggingFaceConfig(bosTokenId: Int? = nil, eosTokenId: Int? = nil) -> LlamaHFConfig {
+        LlamaHFConfig(hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: layerCount,
+                      numAttentionHeads: headCount, numKeyValueHeads: kvHeadCount, vocabSize: vocabularySize,
+                      maxPositionEmbeddings: contextLength, headDim: headDimension == hiddenSize / headCount ? nil : headDimension,
+                      rmsNormEps: Double(rmsNormEpsilon), ropeTheta: ropeTheta, tieWordEmbeddings: tiedEmbeddings,
+                      bosTokenId: bosTokenId, eosTokenId: eosTokenId)
+    }
+}
+
+/// Errors from building or running a model. Each description says what to do.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case invalidConfiguration(String)
+    case missingTensor(String)
+    case tensorShape(name: String, expected: [Int], found: [Int])
+    case unsupportedArchitecture(String)
+    case tokenOutOfRange(token: Int, vocabularySize: Int)
+    case contextOverflow(needed: Int, limit: Int)
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let m): return "invalid model configuration: \(m)"
+        case .missingTensor(let n): return "tensor \(n) is missing from the model file — is this a complete Llama-family checkpoint?"
+        case .tensorShape(let n, let e, let f): return "tensor \(n): expected shape \(e), file has \(f) — the file does not match its configuration"
+        case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama)"
+        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary [0, \(v)) — check the prompt ids"
+        case .contextOverflow(let n, let l): return "the sequence needs \(n) positions but the model's context is \(l) — use a shorter prompt or fewer new tokens"
+        case .invalidInput(let m): return m
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Tensors
+
+/// Which rows of a forward pass get logits.
+public enum LogitRows: Sendable, Equatable {
+    case all
+    case last
+    case none
+    /// Batch indices, in the order given.
+    case rows([Int])
+}
+
+/// What a forward pass returns.
+public struct ForwardResult {
+    /// Batch indices that have logits, in the order of `logits`' rows.
+    public var logitRows: [Int]
+    /// `[logitRows.count, V]`, row-major.
+    public var logits: [Float]
+    /// When requested: the residual stream after each layer, `[layers][T, C]`.
+    public var layerOutputs: [[Float]]?
+    /// When requested: the final-norm output, `[T, C]` (the input of the output head).
+    public var finalNormOutput: [Float]?
+    public let vocabularySize: Int
+
+    /// Logits of the `i`-th row with logits.
+    public func logits(row i: Int) -> ArraySlice<Float> {
+        logits[(i * vocabularySize)..<((i + 1) * vocabularySize)]
+    }
+}
+
+extension LlamaModel {
+    /// One forward pass over `tokens` (the batch, `T` new tokens) after the tokens already in
+    /// `cache`, which it extends by `T` slots.
+    ///
+    /// - Parameters:
+    ///   - positions: position id of each new token (RoPE); default `cache.length + i` (causal,
+    ///     explicit) or `cache.length + depth` (tree).
+    ///   - mask: which cached and new tokens each new token sees.
+    ///   - logitRows: which rows get logits (the output head is the largest product, so skip
+    ///     rows you do not need).
+    ///   - tapLayers: also return each layer's residual output and the final-norm output.
+    ///
+    /// Batch invariance (D3): a token's logits depend only on the slots it sees, their contents
+    /// and its position, never on the batch it was computed in — every product keeps its
+    /// per-output reduction order, and attention visits the visible slots in increasing order.
+    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
+        let c = configuration
+        let T = tokens.count
+        guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
+        for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
+        let base = cache.length
+        let visible = try mask.visibleSlots(cacheLength: base, batch: T)
+        let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
+        guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
+        for p in pos where p < 0 || p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
+        let rowsWithLogits: [Int]
+        switch logitRows {
+        case .all: rowsWithLogits = Array(0..<T)
+        case .last: rowsWithLogits = [T - 1]
+        case .none: rowsWithLogits = []
+        case .rows(let r):
+            for i in r where i < 0 || i >= T { throw ModelError.invalidInput("logit row \(i) outside the batch of \(T)") }
+            rowsWithLogits = r
+        }
+        let first = try cache.append(count: T, positions: pos)
+
+        let C = c.hiddenSize, hd = c.headDimension, H = c.headCount, KVH = c.kvHeadCount
+        let qWidth = H * hd, kvWidth = KVH * hd, F = c.intermediateSize
+        let groupSize = H / KVH
+        let scale = 1 / Float(hd).squareRoot()
+
+        // Scratch, [T, width] each.
+        var x = [Float](repeating: 0, count: T * C)            // residual stream
+        var xn = [Float](repeating: 0, count: T * C)           // normalized input of a block
+        var q = [Float](repeating: 0, count: T * qWidth)
+        var k = [Float](repeating: 0, count: T * kvWidth)
+        var v = [Float](repeating: 0, count: T * kvWidth)
+        var attention = [Float](repeating: 0, count: T * qWidth)
+        var projected = [Float](repeating: 0, count: T * C)
+        var gate = [Float](repeating: 0, count: T * F)
+        var up = [Float](repeating: 0, count: T * F)
+        var layerOutputs: [[Float]] = []
+
+        // RoPE tables per token: angle_i = Float(pos) * invFreq_i in Float32 (as Hugging Face
+        // computes it), cos/sin of that Float32 angle evaluated in Float64 and rounded once.
+        let half = c.ropeDimension / 2
+        var cosTable = [Float](repeating: 0, count: T * half)
+        var sinTable = [Float](repeating: 0, count: T * half)
+        let invFreq = ropeInverseFrequencies
+        for t in 0..<T {
+            for i in 0..<half {
+                let angle = Double(Float(pos[t]) * invFreq[i])
+                cosTable[t * half + i] = Float(DeterministicMath.cos(angle))
+                sinTable[t * half + i] = Float(DeterministicMath.sin(angle))
+            }
+        }
+
+        // Token embeddings: x[t] = E[token[t]]  // [T, C]
+        x.withUnsafeMutableBufferPointer { xp in
+            for t in 0..<T { tokenEmbedding.decodeRow(tokens[t], into: xp.baseAddress! + t * C) }
+        }
+
+        for (li, layer) in layers.enumerated() {
+            // xn = RMSNorm(x) · attention_norm  // [T, C]
+            normalize(x, weight: layer.attentionNorm, into: &xn, tokens: T)
+            // q = Wq xn [T, H*hd]; k = Wk xn, v = Wv xn [T, KVH*hd]
+            multiply(layer.wq, xn, T, &q, pool)
+            multiply(layer.wk, xn, T, &k, pool)
+            multiply(layer.wv, xn, T, &v, pool)
+            // RoPE on every head of q and k (adjacent pairs, GGUF row order).
+            q.withUnsafeMutableBufferPointer { qp in
+                k.withUnsafeMutableBufferPointer { kp in
+                    cosTable.withUnsafeBufferPointer { cp in
+                        sinTable.withUnsafeBufferPointer { sp in
+                            for t in 0..<T {
+                                for h in 0..<H { Kernels.ropeAdjacentPairs(qp.baseAddress! + t * qWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
+                                for h in 0..<KVH { Kernels.ropeAdjacentPairs(kp.baseAddress! + t * kvWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
+                            }
+                        }
+                    }
+                }
+            }
+            // Append k, v to the cache at slots first..<first+T.
+            let keys = cache.keys[li], values = cache.values[li]
+            k.withUnsafeBufferPointer { (keys + first * kvWidth).update(from: $0.baseAddress!, count: T * kvWidth) }
+            v.withUnsafeBufferPointer { (values + first * kvWidth).update(from: $0.baseAddress!, count: T * kvWidth) }
+
+            // Attention, one (token, head) per work item:
+            //   s_j = (q·K[slot_j]) * scale over visible slots j (in slot order)
+            //   p = softmax(s);  out = Σ_j p_j V[slot_j]  (sum over j in slot order, per dimension)
+            q.withUnsafeBufferPointer { qp in
+                attention.withUnsafeMutableBufferPointer { ap in
+                    let qBase = qp.baseAddress!, aBase = ap.baseAddress!
+                    pool.forEach(T * H) { item in
+                        let t = item / H, h = item % H
+                        let g = h / groupSize
+                        let slots = visible[t]
+                        let n = slots.count
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        defer { scores.deallocate() }
+                        let qh = qBase + t * qWidth + h * hd
+                        for (j, slot) in slots.enumerated() {
+                            scores[j] = Kernels.dot(qh, keys + slot * kvWidth + g * hd, count: hd) * scale
+                        }
+                        Kernels.softmax(scores, count: n)
+                        let out = aBase + t * qWidth + h * hd
+                        weightedSum(scores, slots, values + g * hd, stride: kvWidth, dimension: hd, into: out)
+                    }
+                }
+            }
+            // x = x + Wo · attention
+            multiply(layer.wo, attention, T, &projected, pool)
+            addInPlace(&x, projected)
+
+            // Feed-forward: x = x + Wdown (silu(Wgate xn) ⊙ (Wup xn)), xn = RMSNorm(x) · ffn_norm
+            normalize(x, weight: layer.ffnNorm, into: &xn, tokens: T)
+            multiply(layer.wGate, xn, T, &gate, pool)
+            multiply(layer.wUp, xn, T, &up, pool)
+            gate.withUnsafeMutableBufferPointer { gp in
+                up.withUnsafeBufferPointer { upp in
+                    Kernels.swiGLU(gate: gp.baseAddress!, up: upp.baseAddress!, count: T * F, into: gp.baseAddress!)
+                }
+            }
+            multiply(layer.wDown, gate, T, &projected, pool)
+            addInPlace(&x, projected)
+            if tapLayers { layerOutputs.append(x) }
+        }
+
+        // Final norm, then the output head for the requested rows.
+        normalize(x, weight: outputNorm, into: &xn, tokens: T)
+        var logits = [Float](repeating: 0, count: rowsWithLogits.count * c.vocabularySize)
+        if !rowsWithLogits.isEmpty {
+            var selected = [Float](repeating: 0, count: rowsWithLogits.count * C)
+            for (i, r) in rowsWithLogits.enumerated() {
+                for j in 0..<C { selected[i * C + j] = xn[r * C + j] }
+            }
+            multiply(output, selected, rowsWithLogits.count, &logits, pool)
+        }
+        return ForwardResult(logitRows: rowsWithLogits, logits: logits,
+                             layerOutputs: tapLayers ? layerOutputs : nil,
+                             finalNormOutput: tapLayers ? xn : nil,
+                             vocabularySize: c.vocabularySize)
+    }
+
+    /// RoPE inverse frequencies `1 / theta^(2i/d)` in Float32, as Hugging Face computes them:
+    /// exponent `Float(2i) / Float(d)` rounded to Float32, the power evaluated in Float64 and
+    /// rounded, then the Float32 reciprocal.
+    public var ropeInverseFrequencies: [Float] {
+        let d = configuration.ropeDimension
+        return (0..<(d / 2)).map { i in
+            let exponent = Float(2 * i) / Float(d)
+            let power = Float(DeterministicMath.pow(configuration.ropeTheta, Double(exponent)))
+            return 1 / power
+        }
+    }
+
+    // MARK: helpers
+
+    private func normalize(_ x: [Float], weight: [Float], into out: inout [Float], tokens: Int) {
+        let C = configuration.hiddenSize, eps = configuration.rmsNormEpsilon
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    for t in 0..<tokens {
+                        Kernels.rmsNorm(xp.baseAddress! + t * C, weight: wp.baseAddress!, epsilon: eps, count: C, into: op.baseAddress! + t * C)
+                    }
+                }
+            }
+        }
+    }
+
+    private func multiply(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], _ pool: ParallelFor) {
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                if useNaiveKernels {
+                    w.multiplyNaive(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!)
+                } else {
+                    w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
+                }
+            }
+        }
+    }
+
+    private func addInPlace(_ x: inout [Float], _ y: [Float]) {
+        x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in Kernels.add(yp.baseAddress!, into: xp.baseAddress!, count: xp.count) }
+        }
+    }
+}
+
+/// `out[d] = Σ_j p[j] * V[slot_j][d]`, the sum over `j` in order (multiply, round, add, round),
+/// computed 16 dimensions at a time.
+@inline(__always)
+private func weightedSum(_ p: UnsafePointer<Float>, _ slots: [Int], _ values: UnsafePointer<Float>, stride: Int, dimension hd: Int, into out: UnsafeMutablePointer<Float>) {
+    var d = 0
+    while d + 16 <= hd {
+        var acc = SIMD16<Float>()
+        for (j, slot) in slots.enumerated() {
+            let row = UnsafeRawPointer(values + slot * stride + d)
+            acc = acc + SIMD16<Float>(repeating: p[j]) * row.loadUnaligned(as: SIMD16<Float>.self)
+        }
+        UnsafeMutableRawPointer(out + d).storeBytes(of: acc, as: SIMD16<Float>.self)
+        d += 16
+    }
+    while d < hd {
+        var s: Float = 0
+        for (j, slot) in slots.enumerated() { s = s + p[j] * values[slot * stride + d] }
+        out[d] = s
+        d += 1
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Formats
+import Tensors
+import Tokenization
+import Transformer
+import Decoding
+
+let commonValueOptions: Set<String> = ["model", "threads"]
+
+/// Applies `--threads` (default: all cores) to the shared pool.
+func configureThreads(_ args: Arguments) throws {
+    let threads = try args.int("threads", default: ParallelFor.availableCores, range: 1...512)!
+    ParallelFor.configure(threads: threads)
+}
+
+func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
+    let name = args.string("model") ?? ModelStore.defaultModelName
+    let path = try ModelStore.resolve(name, log: { printError($0) })
+    return try ModelStore.load(path: path)
+}
+
+func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> BPETokenizer {
+    guard let tokenizer = loaded.tokenizer else {
+        throw CLIError("the model at \(loaded.path) has no tokenizer (no GGUF tokenizer metadata or tokenizer.json); use --prompt-ids", usage: false)
+    }
+    return tokenizer
+}
+
+func printJSON(_ value: JSONValue) {
+    print(value.serialized())
+}
+
+// MARK: fetch
+
+func fetchCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "fetch", raw, valueOptions: ["model"], flagOptions: ["json"])
+    let name = args.string("model") ?? ModelStore.defaultModelName
+    guard let known = ModelStore.knownModels.first(where: { $0.name == name.lowercased() }) else {
+        throw CLIError("unknown model name '\(name)'; known: \(ModelStore.knownModels.map(\.name).joined(separator: ", "))")
+    }
+    let path = try ModelStore.fetch(known, log: { printError($0) })
+    if args.has("json") {
+        printJSON(.object([("model", .string(known.name)), ("path", .string(path)), ("sha256", .string(known.sha256))]))
+    } else {
+        print(path)
+    }
+}
+
+// MARK: prompt
+
+/// The prompt ids from `--prompt-ids`, or `--prompt` encoded (through the chat template with
+/// `--chat`).
+func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
+    if let ids = try args.ids("prompt-ids") {
+        if args.string("prompt") != nil { throw CLIError("give either --prompt-ids or --prompt, not both") }
+        return ids
+    }
+    guard var text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
+    let tokenizer = try requireTokenizer(loaded)
+    if args.has("chat") {
+        var messages: [(role: String, content: String)] = []
+        if let system = args.string("system") { messages.append((role: "system", content: system)) }
+        messages.append((role: "user", content: text))
+        text = ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
+    } else if args.string("system") != nil {
+        throw CLIError("--system needs --chat")
+    }
+    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    if ids.isEmpty { throw CLIError("the prompt encodes to no tokens") }
+    return ids
+}
+
+// MARK: generate
+
+func generateCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "generate", raw,
+                             valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits"]),
+                             flagOptions: ["json", "chat", "ignore-eos", "no-special"])
+    let strategy = args.string("strategy") ?? "greedy"
+    guard strategy == "greedy" else {
+        throw CLIError("strategy '\(strategy)' is not implemented yet; available: greedy")
+    }
+    let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
+    let topLogits = try args.int("top-logits", default: 5, range: 0...1000)!
+    try configureThreads(args)
+    let loaded = try loadModel(args)
+    let prompt = try promptIDs(args, loaded)
+    let json = args.has("json")
+    let eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
+    var streamer = loaded.tokenizer?.makeStreamingDecoder()
+    let generation = try GreedyDecoding.generate(
+        model: loaded.model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos),
+        traceTopK: topLogits, onToken: json ? nil : { token in
+            if streamer != nil {
+                if let text = try? streamer!.append(token) { writeStdout(text) }
+            } else {
+                writeStdout("\(token) ")
+            }
+        })
+    let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
+    if json {
+        let s = generation.statistics
+        let newTokens = generation.outputIDs.count
+        printJSON(.object([
+            ("prompt_ids", .ints(generation.promptIDs)),
+            ("output_ids", .ints(generation.outputIDs)),
+            ("text", text.map { .string($0) } ?? .null),
+            ("stop_reason", .string(generation.stopReason.rawValue)),
+            ("trace", .array(generation.trace.map { step in
+                .object([("token", .int(step.token)), ("logit", .float(step.logit)),
+                         ("top", .array(step.topLogits.map { .array([.int($0.id), .float($0.logit)]) }))])
+            })),
+            ("stats", .object([
+                ("strategy", .string(strategy)),
+                ("model", .string(loaded.model.origin)),
+                ("threads", .int(ParallelFor.shared.threadCount)),
+                ("prompt_tokens", .int(generation.promptIDs.count)),
+                ("new_tokens", .int(newTokens)),
+                ("forward_passes", .int(s.forwardPasses)),
+                ("prefill_seconds", .double(s.prefillSeconds)),
+                ("decode_seconds", .double(s.decodeSeconds)),
+                ("prefill_tokens_per_second", .double(s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0)),
+                ("decode_tokens_per_second", .double(s.decodeTokensPerSecond(newTokens: newTokens))),
+            ])),
+        ]))
+    } else {
+        if let rest = streamer?.finish() { writeStdout(rest) }
+        writeStdout("\n")
+        let s = generation.statistics
+        printError(String(format: "[%d prompt + %d new tokens, stop: %@, prefill %.1f tok/s, decode %.1f tok/s, %d threads]",
+                          generation.promptIDs.count, generation.outputIDs.count, generation.stopReason.rawValue,
+                          s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0,
+                          s.decodeTokensPerSecond(newTokens: generation.outputIDs.count), ParallelFor.shared.threadCount))
+    }
+}
+
+// MARK: logits
+
+func logitsCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "logits", raw, valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "out"]),
+                             flagOptions: ["json", "chat", "no-special"])
+    guard let out = args.string("out") else { throw CLIError("--out FILE is required (little-endian Float32 [positions, vocab])") }
+    try configureThreads(args)
+    let loaded = try loadModel(args)
+    let prompt = try promptIDs(args, loaded)
+    let cache = KVCache(configuration: loaded.model.configuration, initialCapacity: prompt.count)
+    let result = try loaded.model.forward(tokens: prompt, cache: cache, logitRows: .all)
+    let data = result.logits.withUnsafeBufferPointer { Data(buffer: $0) }  // little-endian on every supported platform
+    do { try data.write(to: URL(fileURLWithPath: out)) } catch {
+        throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
+    }
+    let vocab = loaded.model.configuration.vocabularySize
+    if args.has("json") {
+        var argmaxes: [Int] = []
+        result.logits.withUnsafeBufferPointer { p in
+            for r in 0..<prompt.count { argmaxes.append(Kernels.argmax(p.baseAddress! + r * vocab, count: vocab)) }
+        }
+        printJSON(.object([("prompt_ids", .ints(prompt)), ("positions", .int(prompt.count)), ("vocab_size", .int(vocab)),
+                           ("out", .string(out)), ("dtype", .string("float32-le")), ("argmax", .ints(argmaxes))]))
+    } else {
+        printError("wrote \(prompt.count) × \(vocab) Float32 logits to \(out)")
+    }
+}
+
+// MARK: tokenize / detokenize
+
+func tokenizeCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file"], flagOptions: ["json", "no-special"])
+    let text: String
+    if let t = args.string("text") {
+        if args.string("text-file") != nil { throw CLIError("give either --text or --text-file") }
+        text = t
+    } else if let file = args.string("text-file") {
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read --text-file \(file)", usage: false) }
+        guard let t = String(data: data, encoding: .utf8) else { throw CLIError("\(file) is not valid UTF-8", usage: false) }
+        text = t
+    } else {
+        throw CLIError("give the text with --text T or --text-file F")
+    }
+    let loaded = try loadModel(args)
+    let tokenizer = try requireTokenizer(loaded)
+    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    if args.has("json") {
+        let tokens = try ids.map { JSONValue.string(try tokenizer.tokenString(for: $0)) }
+        printJSON(.object([("ids", .ints(ids)), ("tokens", .array(tokens))]))
+    } else {
+        print(ids.map(String.init).joined(separator: ","))
+    }
+}
+
+func detokenizeCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "detokenize", raw, valueOptions: ["model", "ids"], flagOptions: ["skip-special"])
+    guard let ids = try args.ids("ids") else { throw CLIError("give the ids with --ids 1,2,3") }
+    let loaded = try loadModel(args)
+    let tokenizer = try requireTokenizer(loaded)
+    do {
+        writeStdout(try tokenizer.decode(ids, skipSpecialTokens: args.has("skip-special")))
+    } catch {
+        throw CLIError("\(error)", usage: false)
+    }
+}

