@@ -1,10 +1,12 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Touchstone has no package dependencies: only the Swift toolchain.
 // Release builds tune for the building CPU; results do not depend on it (D1: no fused
 // multiply-add, explicit SIMD lanes), and a test compares against the plain build.
-let releaseTuning: [SwiftSetting] = [
+// TOUCHSTONE_PLAIN_BUILD=1 builds without the CPU flag (Scripts/check_build_invariance.sh).
+let releaseTuning: [SwiftSetting] = ProcessInfo.processInfo.environment["TOUCHSTONE_PLAIN_BUILD"] != nil ? [] : [
     .unsafeFlags(["-target-cpu", "native"], .when(configuration: .release)),
 ]
 
@@ -20,13 +22,15 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["Formats"], swiftSettings: releaseTuning),
         .target(name: "Transformer", dependencies: ["Tensors", "Formats", "Tokenization"], swiftSettings: releaseTuning),
         .target(name: "Decoding", dependencies: ["Tensors", "Transformer"], swiftSettings: releaseTuning),
-        .target(name: "Golden", dependencies: ["Decoding"], swiftSettings: releaseTuning),
+        .target(name: "Golden", dependencies: ["Formats", "Transformer", "Decoding"], swiftSettings: releaseTuning),
         .executableTarget(name: "touchstone", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Decoding", "Golden"], swiftSettings: releaseTuning),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Formats"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "Tensors"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Transformer"]),
+        .testTarget(name: "GoldenTests", dependencies: ["Golden", "Decoding", "Transformer", "Formats"]),
+        .testTarget(name: "CLITests", dependencies: ["touchstone"]),
         .testTarget(name: "AgreementTests", dependencies: ["Decoding", "Transformer", "Formats", "Tensors"]),
     ],
     swiftLanguageModes: [.v5]

@@ -43,7 +43,8 @@ public enum Kernels {
 
     /// In-place softmax: `m = max x`, `e[i] = exp(x[i] - m)` (DeterministicMath.exp),
     /// `s = Σ e[i]` left to right, `x[i] = e[i] / s`. Entries equal to `-inf` become +0. If every
-    /// entry is `-inf` the result is all zeros (no NaN).
+    /// entry is `-inf` the result is all zeros (no NaN). A `+inf` or NaN entry makes every output
+    /// NaN (`inf − inf`), as in PyTorch.
     @inlinable
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         if n == 0 { return }

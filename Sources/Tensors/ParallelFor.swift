@@ -54,9 +54,11 @@ public final class ParallelFor: @unchecked Sendable {
     public func shutdown() { stopping.store(true, ordering: .releasing) }
 
     /// Calls `body(lower, upper)` once per participant with its contiguous slice of `0..<count`
-    /// (empty slices are skipped). Returns when every slice is done.
+    /// (empty slices are skipped). Returns when every slice is done. Not re-entrant: call it from
+    /// one thread at a time, never from inside `body`, and never after `shutdown()`.
     public func run(count: Int, _ body: (_ lower: Int, _ upper: Int) -> Void) {
         if count <= 0 { return }
+        precondition(!stopping.load(ordering: .relaxed), "ParallelFor.run called after shutdown()")
         let n = threadCount
         if n == 1 || count == 1 {
             body(0, count)

@@ -48,11 +48,15 @@ extension LlamaModel {
         let T = tokens.count
         guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
         for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
+        guard cache.layerCount == c.layerCount, cache.rowWidth == c.kvHeadCount * c.headDimension else {
+            throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(c.layerCount) × \(c.kvHeadCount * c.headDimension))")
+        }
         let base = cache.length
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)
         let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
         guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
-        for p in pos where p < 0 || p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
+        for p in pos where p < 0 { throw ModelError.invalidInput("position ids must be non-negative, got \(p)") }
+        for p in pos where p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
         let rowsWithLogits: [Int]
         switch logitRows {
         case .all: rowsWithLogits = Array(0..<T)

@@ -17,6 +17,8 @@ Commands:
   tokenize    text → token ids
   detokenize  token ids → text
   bench       measure prefill/decode speed (or the tokenizer with --tokenizer)
+  fixtures    regenerate the golden fixtures under Fixtures/golden (--check: exit 1 if any would change)
+  verify      diff another backend's trace against a fixture: touchstone verify FIXTURE CANDIDATE
   help        show help for a command: touchstone help <command>
 
 Common options:
@@ -33,6 +35,8 @@ let commandHelp: [String: String] = [
     "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].",
     "tokenize": "touchstone tokenize [--model M] (--text T | --text-file F) [--no-special] [--json]\n  Prints the ids (comma-separated), or {\"ids\":[…],\"tokens\":[…]} with --json.\n  --no-special treats special-token text like <|im_start|> as plain text.",
     "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
+    "fixtures": "touchstone fixtures [--dir Fixtures] [--check] [--only SUBSTRING] [--skip-real-model]\n  Runs every catalogued fixture (synthetic models and SmolLM2) and writes Fixtures/golden/<model>/<name>.json,\n  showing progress on stderr. --check writes nothing and exits 1 when any fixture would change.",
+    "verify": "touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]\n  Compares a candidate (at least {\"output_ids\":[…]}, optionally \"trace\" steps with \"token\", \"logit\", \"top\")\n  with a fixture: tokens exactly, logits within the fixture's tolerance. At the first divergence it prints the\n  step, both tokens and the reference's top-2 margin. Exit 0 when they match, 1 otherwise.",
     "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread).",
 ]
 
@@ -59,8 +63,10 @@ func main() -> Int32 {
         case "tokenize": try tokenizeCommand(raw)
         case "detokenize": try detokenizeCommand(raw)
         case "bench": try benchCommand(raw)
+        case "fixtures": try fixturesCommand(raw)
+        case "verify": try verifyCommand(raw)
         default:
-            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, logits, tokenize, detokenize, bench, help")
+            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, logits, tokenize, detokenize, bench, fixtures, verify, help")
         }
         return 0
     } catch let error as CLIError {

@@ -1,0 +1,87 @@
+import Foundation
+import Formats
+import Tensors
+import Transformer
+import Decoding
+import Golden
+
+/// `touchstone fixtures`: regenerates every golden fixture (or checks them with `--check`).
+func fixturesCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "fixtures", raw, valueOptions: ["dir", "only", "threads"], flagOptions: ["check", "skip-real-model"])
+    try configureThreads(args)
+    let root = (args.string("dir") ?? "Fixtures") + "/golden"
+    let check = args.has("check")
+    var entries = Catalog.entries(includeRealModel: !args.has("skip-real-model"))
+    if let only = args.string("only") { entries = entries.filter { $0.id.contains(only) } }
+    if entries.isEmpty { throw CLIError("no fixture matches --only \(args.string("only") ?? "")") }
+    var models: [String: LlamaModel] = [:]
+    func model(_ key: String) throws -> LlamaModel {
+        if let m = models[key] { return m }
+        let m: LlamaModel
+        if let preset = SyntheticModels.presets.first(where: { $0.name == key }) {
+            m = try SyntheticModels.model(preset)
+        } else {
+            m = try ModelStore.load(path: try ModelStore.resolve(ModelStore.smolLM2.name, log: { printError($0) })).model
+        }
+        models[key] = m
+        return m
+    }
+    var changed: [String] = []
+    for (i, entry) in entries.enumerated() {
+        let path = "\(root)/\(entry.id).json"
+        printError("[\(i + 1)/\(entries.count)] \(entry.id) …")
+        let fixture = try Catalog.make(entry, model: try model(entry.modelKey))
+        let text = fixture.serialized()
+        let existing = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
+        if existing == text { continue }
+        changed.append(path)
+        if check {
+            printError("  would change: \(path)\(existing == nil ? " (missing)" : "")")
+        } else {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            printError("  wrote \(path)")
+        }
+    }
+    if check && !changed.isEmpty {
+        throw CLIError("\(changed.count) of \(entries.count) fixtures would change; run `touchstone fixtures` to regenerate them", usage: false)
+    }
+    printError(check ? "all \(entries.count) fixtures are up to date" : "\(entries.count) fixtures, \(changed.count) written")
+}
+
+/// `touchstone verify FIXTURE CANDIDATE`: diffs another backend's trace against a fixture.
+func verifyCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "verify", raw, valueOptions: ["tolerance"], flagOptions: ["json"])
+    guard args.positional.count == 2 else { throw CLIError("usage: touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]") }
+    func read(_ path: String) throws -> Data {
+        guard let d = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)", usage: false) }
+        return d
+    }
+    var reference: Fixture
+    do { reference = try Fixture(jsonData: try read(args.positional[0])) } catch let e as GoldenError {
+        throw CLIError("\(args.positional[0]): \(e)", usage: false)
+    }
+    let candidate: Fixture
+    do { candidate = try Fixture(jsonData: try read(args.positional[1]), lenient: true) } catch let e as GoldenError {
+        throw CLIError("\(args.positional[1]): \(e) (a candidate needs at least \"output_ids\"; \"trace\" steps as in the fixture are optional)", usage: false)
+    }
+    if let t = try args.double("tolerance") { reference.logitTolerance = Float(t) }
+    let report = Verifier.verify(reference: reference, candidate: candidate)
+    if args.has("json") {
+        var fields: [(String, JSONValue)] = [("matches", .bool(report.matches)), ("compared_steps", .int(report.comparedSteps)),
+                                             ("max_logit_difference", .float(report.maxLogitDifference))]
+        if let d = report.firstDivergence {
+            fields.append(("first_divergence", .object([
+                ("step", .int(d.step)), ("kind", .string(d.kind)),
+                ("reference_token", d.referenceToken.map { .int($0) } ?? .null),
+                ("candidate_token", d.candidateToken.map { .int($0) } ?? .null),
+                ("reference_top2_margin", d.referenceTopTwoMargin.map { .float($0) } ?? .null),
+            ])))
+        }
+        fields.append(("messages", .array(report.messages.map { .string($0) })))
+        printJSON(.object(fields))
+    } else {
+        for m in report.messages { print(m) }
+    }
+    if !report.matches { exit(1) }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+
+/// Black-box tests of the `touchstone` executable built beside the test bundle.
+final class CommandLineTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        let stdoutData: Data
+    }
+
+    static var executable: URL {
+        // The test bundle lives in .build/<configuration>/; the executable is built beside it.
+        // On Linux the test bundle is an executable in .build/<configuration>/.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("touchstone")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return Bundle(for: CommandLineTests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("touchstone")
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
+            throw XCTSkip("touchstone executable not found beside the test bundle")
+        }
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
+    }
+
+    var tinyModel: String { Self.root.appendingPathComponent("Fixtures/models/tiny-a").path }
+
+    func testUnknownCommandExitsWithUsageErrorOnStderr() throws {
+        let r = try run(["frobnicate"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("unknown command 'frobnicate'"), r.stderr)
+        XCTAssertTrue(r.stdout.isEmpty)
+    }
+
+    func testUnknownOptionNamesTheOptionAndListsValidOnes() throws {
+        let r = try run(["generate", "--prompt-ids", "1,2", "--frobs", "3"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--frobs"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--max-new-tokens"), r.stderr)
+    }
+
+    func testMalformedPromptIDsAreRejected() throws {
+        let r = try run(["generate", "--model", tinyModel, "--prompt-ids", "1,x,3"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("'x' is not a token id"), r.stderr)
+    }
+
+    func testMissingModelPathIsARuntimeErrorThatSaysWhy() throws {
+        let r = try run(["generate", "--model", "/nonexistent/model.gguf", "--prompt-ids", "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("neither a file, a directory, nor a known model name"), r.stderr)
+    }
+
+    func testGenerateJSONOnSyntheticModelIsOneDocumentWithTheContractKeys() throws {
+        guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
+        let r = try run(["generate", "--model", tinyModel, "--prompt-ids", "1,2,3", "--max-new-tokens", "7", "--json", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+        XCTAssertEqual(doc["prompt_ids"] as? [Int], [1, 2, 3])
+        let output = try XCTUnwrap(doc["output_ids"] as? [Int])
+        XCTAssertTrue((1...7).contains(output.count))
+        XCTAssertNotNil(doc["stats"] as? [String: Any])
+        XCTAssertTrue(doc.keys.contains("text"))
+        // Thread count does not change the tokens (D2).
+        let r2 = try run(["generate", "--model", tinyModel, "--prompt-ids", "1,2,3", "--max-new-tokens", "7", "--json", "--threads", "2"])
+        let doc2 = try XCTUnwrap(JSONSerialization.jsonObject(with: r2.stdoutData) as? [String: Any])
+        XCTAssertEqual(doc2["output_ids"] as? [Int], output)
+    }
+
+    func testLogitsFileHasPositionsTimesVocabFloatsAndTheLastRowMatchesGreedy() throws {
+        guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-logits-\(getpid()).f32")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try run(["logits", "--model", tinyModel, "--prompt-ids", "5,6,7,8", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let data = try Data(contentsOf: out)
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tinyModel + "/config.json"))) as? [String: Any])
+        let vocab = try XCTUnwrap(config["vocab_size"] as? Int)
+        XCTAssertEqual(data.count, 4 * vocab * 4)
+        let logits = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let last = Array(logits[(3 * vocab)...])
+        var best = 0
+        for i in 1..<vocab where last[i] > last[best] { best = i }
+        let g = try run(["generate", "--model", tinyModel, "--prompt-ids", "5,6,7,8", "--max-new-tokens", "1", "--json", "--ignore-eos"])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: g.stdoutData) as? [String: Any])
+        XCTAssertEqual(doc["output_ids"] as? [Int], [best])
+    }
+
+    func testTokenOutOfRangeIsARuntimeError() throws {
+        guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
+        let r = try run(["generate", "--model", tinyModel, "--prompt-ids", "1,999999", "--max-new-tokens", "2"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("outside the vocabulary"), r.stderr)
+    }
+
+    func testTokenizeDetokenizeRoundTripOnTheRealModel() throws {
+        let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
+            ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("SmolLM2 not fetched") }
+        let text = "Touchstone: déjà vu, 東京 👩‍💻\n\tdef f(x): return x**2"
+        let t = try run(["tokenize", "--model", model, "--text", text, "--json"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: t.stdoutData) as? [String: Any])
+        let ids = try XCTUnwrap(doc["ids"] as? [Int])
+        XCTAssertEqual((doc["tokens"] as? [String])?.count, ids.count)
+        let d = try run(["detokenize", "--model", model, "--ids", ids.map(String.init).joined(separator: ",")])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertEqual(d.stdout, text)
+    }
+}

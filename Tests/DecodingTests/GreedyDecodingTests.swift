@@ -1,0 +1,73 @@
+import XCTest
+import Decoding
+import Tensors
+import Transformer
+
+final class GreedyDecodingTests: XCTestCase {
+    /// Greedy with a KV cache equals the naive procedure: recompute the whole sequence from
+    /// scratch at every step and take the argmax (lowest id on ties) of the last row.
+    func testGreedyWithCacheEqualsRecomputingTheWholeSequenceEachStep() throws {
+        for preset in SyntheticModels.presets {
+            let model = try SyntheticModels.model(preset)
+            let prompt = [3, 1, 4, 1, 5]
+            let generation = try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: 12))
+            var sequence = prompt
+            for step in 0..<12 {
+                let result = try model.forward(tokens: sequence, cache: KVCache(configuration: model.configuration), logitRows: .last)
+                var best = 0
+                for i in 1..<result.logits.count where result.logits[i] > result.logits[best] { best = i }
+                XCTAssertEqual(generation.outputIDs[step], best, "\(preset.name) step \(step)")
+                XCTAssertEqual(generation.trace[step].logit, result.logits[best])
+                sequence.append(best)
+            }
+            XCTAssertEqual(generation.stopReason, .maxNewTokens)
+            XCTAssertEqual(generation.statistics.forwardPasses, 12)
+        }
+    }
+
+    func testStopsAtEndOfSequenceAndIncludesIt() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyA)
+        let free = try GreedyDecoding.generate(model: model, prompt: [7, 8, 9], stopping: StoppingCriteria(maxNewTokens: 10))
+        let eos = free.outputIDs[3]
+        let stopped = try GreedyDecoding.generate(model: model, prompt: [7, 8, 9], stopping: StoppingCriteria(maxNewTokens: 10, endOfSequenceIDs: [eos]))
+        let firstEOS = free.outputIDs.firstIndex(of: eos)!
+        XCTAssertEqual(stopped.outputIDs, Array(free.outputIDs[...firstEOS]))
+        XCTAssertEqual(stopped.stopReason, .endOfSequence)
+    }
+
+    func testTraceTopLogitsAreSortedByLogitThenId() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyB)
+        let g = try GreedyDecoding.generate(model: model, prompt: [1, 2], stopping: StoppingCriteria(maxNewTokens: 5), traceTopK: 8)
+        for step in g.trace {
+            XCTAssertEqual(step.topLogits.count, 8)
+            XCTAssertEqual(step.topLogits.first?.id, step.token)
+            for (a, b) in zip(step.topLogits, step.topLogits.dropFirst()) {
+                XCTAssertTrue(a.logit > b.logit || (a.logit == b.logit && a.id < b.id))
+            }
+        }
+    }
+
+    func testEmptyPromptAndContextOverflowAreTypedErrors() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyA)
+        XCTAssertThrowsError(try GreedyDecoding.generate(model: model, prompt: [], stopping: StoppingCriteria(maxNewTokens: 1)))
+        let long = Array(repeating: 1, count: model.configuration.contextLength)
+        XCTAssertThrowsError(try GreedyDecoding.generate(model: model, prompt: long, stopping: StoppingCriteria(maxNewTokens: 1))) { error in
+            guard case .contextOverflow = error as? ModelError else { return XCTFail("\(error)") }
+        }
+        // Generation stops cleanly at the context limit.
+        let nearlyFull = Array(repeating: 1, count: model.configuration.contextLength - 3)
+        let g = try GreedyDecoding.generate(model: model, prompt: nearlyFull, stopping: StoppingCriteria(maxNewTokens: 10))
+        XCTAssertEqual(g.stopReason, .contextLimit)
+        XCTAssertEqual(g.outputIDs.count, 4)
+    }
+
+    func testThreadCountDoesNotChangeTheTokens() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyB)
+        let pools = [ParallelFor(threadCount: 1), ParallelFor(threadCount: 3)]
+        defer { pools.forEach { $0.shutdown() } }
+        let a = try GreedyDecoding.generate(model: model, prompt: [9, 8, 7], stopping: StoppingCriteria(maxNewTokens: 10), pool: pools[0])
+        let b = try GreedyDecoding.generate(model: model, prompt: [9, 8, 7], stopping: StoppingCriteria(maxNewTokens: 10), pool: pools[1])
+        XCTAssertEqual(a.outputIDs, b.outputIDs)
+        XCTAssertEqual(a.trace, b.trace)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderDecodingTests: XCTestCase { func testNothing() {} }
