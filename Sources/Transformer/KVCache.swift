@@ -24,9 +24,10 @@ public final class KVCache {
         layerCount = c.layerCount
         rowWidth = c.kvHeadCount * c.headDimension
         limit = c.contextLength
-        keys = (0..<c.layerCount).map { _ in .allocate(capacity: max(1, initialCapacity) * c.kvHeadCount * c.headDimension) }
-        values = (0..<c.layerCount).map { _ in .allocate(capacity: max(1, initialCapacity) * c.kvHeadCount * c.headDimension) }
-        capacity = max(1, initialCapacity)
+        let slots = max(1, min(initialCapacity, c.contextLength))
+        capacity = slots
+        keys = (0..<c.layerCount).map { _ in .allocate(capacity: slots * c.kvHeadCount * c.headDimension) }
+        values = (0..<c.layerCount).map { _ in .allocate(capacity: slots * c.kvHeadCount * c.headDimension) }
     }
 
     deinit {

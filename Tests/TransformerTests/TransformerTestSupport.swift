@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+import Tensors
+import Transformer
+
+/// Fixture locations relative to this file, so the tests work both in the development package
+/// and in the main repository (`Tests/TransformerTests` → `Fixtures/models`).
+enum ModelFixtures {
+    static let models: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // TransformerTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // package root
+        .appendingPathComponent("Fixtures/models")
+
+    static func directory(_ preset: SyntheticModels.Preset) -> String { models.appendingPathComponent(preset.name).path }
+
+    /// The real SmolLM2 model, if present (env TOUCHSTONE_MODEL overrides the default cache path).
+    static var realModel: String? {
+        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
+            ?? "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// A fresh temporary directory path (not created).
+    static func temporaryDirectory() -> String {
+        NSTemporaryDirectory() + "touchstone-transformer-\(UUID().uuidString)"
+    }
+}
+
+/// Built once per test process: the synthetic models are deterministic and immutable.
+enum TinyModels {
+    static let a: LlamaModel = try! SyntheticModels.model(SyntheticModels.tinyA)
+    static let b: LlamaModel = try! SyntheticModels.model(SyntheticModels.tinyB)
+    static var both: [LlamaModel] { [a, b] }
+}
+
+/// `count` token ids in `0..<vocabularySize` from a fixed seed.
+func seededTokens(_ count: Int, vocabularySize: Int, seed: UInt64) -> [Int] {
+    var g = Xoshiro256StarStar(seed: seed)
+    return (0..<count).map { _ in Int(g.next() % UInt64(vocabularySize)) }
+}
+
+/// Fails with the first differing index (and both values) unless `a` and `b` have the same
+/// length and identical bit patterns.
+func assertBitIdentical<A: Collection, B: Collection>(_ a: A, _ b: B, _ message: @autoclosure () -> String = "",
+                                                      file: StaticString = #filePath, line: UInt = #line)
+where A.Element == Float, B.Element == Float {
+    let x = Array(a), y = Array(b)
+    guard x.count == y.count else {
+        XCTFail("lengths differ: \(x.count) vs \(y.count) \(message())", file: file, line: line)
+        return
+    }
+    if let i = x.indices.first(where: { x[$0].bitPattern != y[$0].bitPattern }) {
+        XCTFail("first difference at \(i): \(x[i]) vs \(y[i]) (max abs diff \(maxAbsDifference(x, y))) \(message())", file: file, line: line)
+    }
+}
+
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+extension LlamaModel {
+    /// Logits of the last token after feeding `tokens` to a fresh cache in one pass.
+    func lastLogits(_ tokens: [Int], pool: ParallelFor = .shared) throws -> [Float] {
+        try forward(tokens: tokens, cache: KVCache(configuration: configuration), pool: pool).logits
+    }
+
+    /// Feeds `tokens` one at a time into `cache`; returns each step's logits.
+    func decodeOneByOne(_ tokens: [Int], cache: KVCache, pool: ParallelFor = .shared) throws -> [[Float]] {
+        try tokens.map { try forward(tokens: [$0], cache: cache, pool: pool).logits }
+    }
+
+    /// Greedy continuation (argmax, lowest id on ties) of `prompt` for `count` tokens.
+    func greedy(_ prompt: [Int], count: Int) throws -> [Int] {
+        let cache = KVCache(configuration: configuration)
+        var logits = try forward(tokens: prompt, cache: cache).logits
+        var out: [Int] = []
+        for step in 0..<count {
+            let next = logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
+            out.append(next)
+            if step + 1 < count { logits = try forward(tokens: [next], cache: cache).logits }
+        }
+        return out
+    }
+}
