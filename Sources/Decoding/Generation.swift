@@ -8,6 +8,10 @@ public struct TraceStep: Sendable, Equatable {
     public var probability: Float?
     /// `(id, logit)` sorted by logit descending, then id ascending (D4).
     public var topLogits: [TopEntry]
+    /// Speculative methods, on the first token of each verification step: the drafted tokens
+    /// (in node order) and how many of them were accepted.
+    public var drafted: [Int]?
+    public var accepted: Int?
 
     public struct TopEntry: Sendable, Equatable {
         public var id: Int
@@ -46,6 +50,19 @@ public struct Generation: Sendable {
     public struct Statistics: Sendable {
         /// Forward passes of the target model (the prefill counts as one).
         public var forwardPasses = 0
+        /// Speculative methods: forward passes of the draft model, verification steps, and
+        /// drafted tokens accepted in total.
+        public var draftForwardPasses = 0
+        public var verificationSteps = 0
+        public var acceptedDraftTokens = 0
+        /// Tokens emitted by verification steps (accepted drafts plus one target token each).
+        public var tokensFromVerification = 0
+
+        /// Mean accepted tokens per verification step (MAT): tokens emitted per target
+        /// verification pass, counting the target's own token, so plain decoding has MAT 1.
+        public var meanAcceptedTokens: Double {
+            verificationSteps > 0 ? Double(tokensFromVerification) / Double(verificationSteps) : 0
+        }
         public var prefillSeconds = 0.0
         public var decodeSeconds = 0.0
         public init() {}

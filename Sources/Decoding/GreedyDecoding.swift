@@ -14,10 +14,13 @@ public enum GreedyDecoding {
     /// equals recomputing the whole sequence at every step.
     ///
     /// - Parameters:
+    ///   - processors: applied to each row of logits before the argmax (Hugging Face applies its
+    ///     non-sampling processors, e.g. repetition penalty, in greedy search too); the trace
+    ///     records the processed scores.
     ///   - traceTopK: how many top logits each trace step records.
     ///   - onToken: called with each new token as soon as it is chosen (for streaming).
-    public static func generate(model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int = 5,
-                                pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> Generation {
+    public static func generate(model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
+                                traceTopK: Int = 5, pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> Generation {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let cache = KVCache(configuration: model.configuration, initialCapacity: min(model.configuration.contextLength, prompt.count + stopping.maxNewTokens + 1))
         var stats = Generation.Statistics()
@@ -33,6 +36,9 @@ public enum GreedyDecoding {
         stats.forwardPasses += 1
         start = monotonicSeconds()
         while output.count < stopping.maxNewTokens {
+            if !processors.isEmpty {
+                processors.process(&result.logits, context: ProcessorContext(inputIDs: prompt + output, promptLength: prompt.count))
+            }
             let step = result.logits.withUnsafeBufferPointer { select(logits: $0.baseAddress!, count: model.configuration.vocabularySize, topK: traceTopK) }
             output.append(step.token)
             trace.append(step)

@@ -76,6 +76,18 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// The same model cut to its first `layerCount` layers, sharing every weight (final norm and
+    /// output head included): the draft of self-speculative / layer-skip decoding.
+    public func truncated(toLayers layerCount: Int) throws -> LlamaModel {
+        guard layerCount >= 1 && layerCount <= configuration.layerCount else {
+            throw ModelError.invalidInput("draft layers must be in 1...\(configuration.layerCount), got \(layerCount)")
+        }
+        var c = configuration
+        c.layerCount = layerCount
+        return try LlamaModel(configuration: c, tokenEmbedding: tokenEmbedding, layers: Array(layers.prefix(layerCount)),
+                              outputNorm: outputNorm, output: output, origin: origin + " (first \(layerCount) layers)", owners: owners)
+    }
+
     /// Reorders Q/K projection rows from Hugging Face order (per head: first half, second half)
     /// to GGUF order (per head: adjacent pairs): GGUF row `h*hd + 2i + p` is HF row
     /// `h*hd + p*hd/2 + i`. `values` is row-major `[heads * hd, columns]`.

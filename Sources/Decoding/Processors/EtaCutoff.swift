@@ -3,7 +3,7 @@ import Tensors
 /// Eta sampling (Hewitt, Manning and Liang 2022, "Truncation Sampling as Language Model
 /// Desmoothing", arXiv:2210.15191, section 4), as Hugging Face's `EtaLogitsWarper`.
 ///
-/// `p = softmax(s)` (Kernels.softmax); `H = −Σ_{p>0} lp·p` with `lp = logSoftmax(s)` (products
+/// `p = softmax(s)` (ProcessorMath.softmax: binary64 sum); `H = −Σ_{p>0} lp·p` with `lp = logSoftmax(s)` (products
 /// Float32, sum Float64, rounded once); `e = Float(ε)`;
 /// `η = min(e, sqrt(e) · exp(−H))` (Float32, DeterministicMath.exp); remove token `i` when
 /// `p_i < η` **and** `s_i < v`, `v` the `minTokensToKeep`-th largest score (ties with it kept).

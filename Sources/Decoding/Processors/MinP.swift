@@ -3,7 +3,7 @@ import Tensors
 /// Min-p filtering (Nguyen et al. 2024, "Turning Up the Heat: Min-p Sampling for Creative and
 /// Coherent LLM Outputs", arXiv:2407.01082): drop tokens much less likely than the best one.
 ///
-/// - `.huggingFace` (`MinPLogitsWarper`): `p = softmax(s)` (Kernels.softmax), `t = Float(min_p) *
+/// - `.huggingFace` (`MinPLogitsWarper`): `p = softmax(s)` (ProcessorMath.softmax: binary64 sum), `t = Float(min_p) *
 ///   max(p)` (one Float32 product); remove `p_i < t`, except the first `minTokensToKeep` tokens
 ///   in D4 order (score descending, id ascending).
 /// - `.llamaCpp` (`llama_sampler_min_p`) and `.mlx` (`apply_min_p`): on scores, not
@@ -13,6 +13,8 @@ import Tensors
 ///   and adds it in Float32 (`Float(DeterministicMath.log(min_p))`). MLX applies it to
 ///   log-probabilities; the rule is shift-invariant, so logits give the same set up to rounding.
 ///
+/// Tokens already at `-inf` take no part in the ordering (their mass is 0, so leaving them out
+/// changes no result and avoids sorting the whole vocabulary after an earlier filter).
 /// `min_p <= 0` keeps everything. Ties at the threshold are kept (the comparison is strict).
 public struct MinP: LogitsProcessor {
     public var name: String { "min_p" }
@@ -45,7 +47,7 @@ public struct MinP: LogitsProcessor {
             let t = m + logP
             for i in 0..<n where scores[i] < t { remove[i] = true }
         }
-        for id in ProcessorMath.descendingOrder(scores).prefix(minTokensToKeep) { remove[id] = false }
+        for id in ProcessorMath.descendingOrder(scores, includeNegativeInfinity: false).prefix(minTokensToKeep) { remove[id] = false }
         ProcessorMath.mask(&scores, remove)
     }
 }

@@ -46,35 +46,70 @@ public enum PenaltyScope: Sendable, Equatable {
 /// Shared arithmetic of the processors. Everything here is a fixed sequence of binary32 (or
 /// stated binary64) operations (D1) and every ranking is D4: score descending, id ascending.
 public enum ProcessorMath {
-    /// Indices of `scores` ordered by (score descending, id ascending) — the D4 order. NaN
-    /// scores are never produced by the processors; if present they sort last.
+    /// Indices of `scores` ordered by (score descending, id ascending) — the D4 order. `-0` and
+    /// `+0` are equal scores (ties by id). NaN scores are left out (the processors never produce
+    /// them); with `includeNegativeInfinity == false`, so are `-inf` scores.
+    ///
+    /// Implementation: each entry becomes one 64-bit key, `(~orderedBits(score) << 32) | id`,
+    /// where `orderedBits` maps Float32 to UInt32 monotonically; sorting the keys ascending is the
+    /// D4 order (a plain integer sort, ~5× faster than a comparator over 49152 entries).
     public static func descendingOrder(_ scores: [Float], includeNegativeInfinity: Bool = true) -> [Int] {
-        var idx: [Int] = []
-        idx.reserveCapacity(scores.count)
-        for i in 0..<scores.count where !scores[i].isNaN && (includeNegativeInfinity || scores[i] > -.infinity) { idx.append(i) }
-        idx.sort { a, b in scores[a] > scores[b] || (scores[a] == scores[b] && a < b) }
-        return idx
+        var keys: [UInt64] = []
+        keys.reserveCapacity(scores.count)
+        for i in 0..<scores.count {
+            let v = scores[i]
+            if v.isNaN || (!includeNegativeInfinity && v == -.infinity) { continue }
+            keys.append(descendingKey(v, i))
+        }
+        keys.sort()
+        return keys.map { Int($0 & 0xFFFF_FFFF) }
     }
 
-    /// `Kernels.softmax` of a copy: `m = max`, `e = exp(x − m)` (DeterministicMath), sum left to
-    /// right, divide. `-inf` gives +0; all `-inf` gives all zeros.
+    /// The D4 sort key of `(score, id)`: smaller key = earlier in (score descending, id ascending).
+    /// Valid for ids below 2^32 and non-NaN scores.
+    @inline(__always)
+    public static func descendingKey(_ score: Float, _ id: Int) -> UInt64 {
+        let b = (score + 0).bitPattern            // + 0 turns -0 into +0
+        let ascending = (b & 0x8000_0000) != 0 ? ~b : (b | 0x8000_0000)
+        return (UInt64(~ascending) << 32) | UInt64(UInt32(truncatingIfNeeded: id))
+    }
+
+    /// Softmax with a binary64 sum (the one softmax of the processors and the sampler):
+    ///
+    ///     m = max_i s_i                                  (Float32; all -inf → all zeros)
+    ///     e_i = exp(s_i − m)                             (Float32 subtract, DeterministicMath.exp)
+    ///     z = Σ_i Double(e_i)                            (binary64, i ascending)
+    ///     p_i = Float(Double(e_i) / z)                   (binary64 divide, one rounding)
+    ///
+    /// `-inf` gives +0. Why not `Kernels.softmax`: its Float32 left-to-right sum over a 49152-entry
+    /// vocabulary carries a relative error of ~1e-4, which moved probabilities by up to 8e-5
+    /// against PyTorch on identical logits (the peer target is 2e-5); the binary64 sum agrees to
+    /// ~1e-7.
     public static func softmax(_ scores: [Float]) -> [Float] {
-        var p = scores
-        p.withUnsafeMutableBufferPointer { b in if let base = b.baseAddress { Kernels.softmax(base, count: b.count) } }
-        return p
+        var m = -Float.infinity
+        for x in scores where x > m { m = x }
+        if m == -.infinity { return [Float](repeating: 0, count: scores.count) }
+        var e = [Float](repeating: 0, count: scores.count)
+        var z = 0.0
+        for i in 0..<scores.count {
+            e[i] = DeterministicMath.exp(scores[i] - m)
+            z = z + Double(e[i])
+        }
+        for i in 0..<scores.count { e[i] = Float(Double(e[i]) / z) }
+        return e
     }
 
-    /// Log-softmax as Hugging Face computes it: `(x − m) − log(s)` with `m = max x`,
-    /// `s = Σ exp(x − m)` summed left to right in Float32. `-inf` stays `-inf`. All `-inf` is
-    /// returned unchanged.
+    /// Log-softmax: `(s_i − m) − Float(log z)` with `m` and `z` as in `softmax` (binary64 sum,
+    /// binary64 DeterministicMath.log rounded once to Float32). `-inf` stays `-inf`. An all-`-inf`
+    /// row is returned unchanged.
     public static func logSoftmax(_ scores: [Float]) -> [Float] {
         var m = -Float.infinity
         for x in scores where x > m { m = x }
         if m == -.infinity { return scores }
-        var s: Float = 0
-        for x in scores { s = s + DeterministicMath.exp(x - m) }
-        let logS = DeterministicMath.log(s)
-        return scores.map { ($0 - m) - logS }
+        var z = 0.0
+        for x in scores { z = z + Double(DeterministicMath.exp(x - m)) }
+        let logZ = Float(DeterministicMath.log(z))
+        return scores.map { ($0 - m) - logZ }
     }
 
     /// Entropy `−Σ p·log p` over the entries with `p > 0`, each `p·log p` a Float32 product with

@@ -3,7 +3,7 @@ import Tensors
 /// Top-p (nucleus) filtering (Holtzman et al. 2020, "The Curious Case of Neural Text
 /// Degeneration", arXiv:1904.09751).
 ///
-/// - `.huggingFace` (`TopPLogitsWarper`): `p_i = softmax(s)` (Kernels.softmax). Visit the tokens
+/// - `.huggingFace` (`TopPLogitsWarper`): `p_i = softmax(s)` (ProcessorMath.softmax: binary64 sum). Visit the tokens
 ///   in **ascending** order — the exact reverse of D4: score ascending, id *descending* — and
 ///   form `c_j` = the running sum of `p` accumulated in Float64 and rounded to Float32 at each
 ///   position (PyTorch's CPU `cumsum` accumulates Float32 in double). Remove token `j` when
@@ -18,6 +18,8 @@ import Tensors
 ///   **no** renormalisation, ascending order as for Hugging Face, `c` = running Float32 sum, keep
 ///   `c > Float(1 − top_p)`. No `minTokensToKeep` (the best token always survives when Σq ≈ 1).
 ///
+/// Tokens already at `-inf` take no part in the ordering (their mass is 0, so leaving them out
+/// changes no result and avoids sorting the whole vocabulary after an earlier filter).
 /// `top_p == 1` keeps everything for every semantics (Hugging Face and MLX skip the processor).
 public struct TopP: LogitsProcessor {
     public var name: String { "top_p" }
@@ -38,7 +40,7 @@ public struct TopP: LogitsProcessor {
         switch semantics {
         case .huggingFace:
             let probabilities = ProcessorMath.softmax(scores)
-            let ascending = Array(ProcessorMath.descendingOrder(scores).reversed())
+            let ascending = Array(ProcessorMath.descendingOrder(scores, includeNegativeInfinity: false).reversed())
             let threshold = Float(1 - p)
             var c = 0.0
             for (j, id) in ascending.enumerated() {
@@ -47,7 +49,7 @@ public struct TopP: LogitsProcessor {
             }
         case .llamaCpp:
             let probabilities = ProcessorMath.softmax(scores)
-            let descending = ProcessorMath.descendingOrder(scores)
+            let descending = ProcessorMath.descendingOrder(scores, includeNegativeInfinity: false)
             let target = Float(p)
             var c: Float = 0
             var keep = descending.count
@@ -57,7 +59,7 @@ public struct TopP: LogitsProcessor {
             }
             for id in descending[keep...] { remove[id] = true }
         case .mlx:
-            let ascending = Array(ProcessorMath.descendingOrder(scores).reversed())
+            let ascending = Array(ProcessorMath.descendingOrder(scores, includeNegativeInfinity: false).reversed())
             let threshold = Float(1 - p)
             var c: Float = 0
             for id in ascending {

@@ -9,7 +9,7 @@ import Tensors
 /// (score descending, id ascending). `-inf` scores have `d = +inf` and come last.
 ///
 /// - `.huggingFace` (`TypicalLogitsWarper`): `c_j` = running sum, in that order, of
-///   `softmax(s)` (Kernels.softmax), accumulated in Float64 and rounded to Float32 per position;
+///   `softmax(s)` (ProcessorMath.softmax: binary64 sum), accumulated in Float64 and rounded to Float32 per position;
 ///   `L = #{j : c_j < Float(mass)}`, clamped to `V − 1`; remove every token with
 ///   `d > d_(L)` (so all tokens tied with the `L`-th are kept), except the first
 ///   `minTokensToKeep` in the `d` order.

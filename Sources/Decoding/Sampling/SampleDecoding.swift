@@ -1,0 +1,86 @@
+import Tensors
+import Transformer
+
+/// Seeded ancestral sampling through a logits-processor chain (determinism contract D5).
+///
+/// Per step, with `ids` = prompt + tokens generated so far:
+/// 1. `scores` = the model's next-token logits (Float32);
+/// 2. `ProcessorChain.make(parameters, order: order, sampling: true).process(&scores, …)`;
+/// 3. `p = Sampler.probabilities(from: scores)`;
+/// 4. `u = rng.nextUniformDouble()` with `rng = Xoshiro256StarStar(seed: seed)` created once —
+///    exactly one draw per sampled token, none for the prefill;
+/// 5. `token = Sampler.draw(probabilities: p, uniform: u)`.
+/// The prompt is prefilled in one pass; each new token takes one single-token pass with the KV
+/// cache (identical logits by D3). Thread count never changes a token (D2).
+public enum SampleDecoding {
+    public static func generate(model: LlamaModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
+                                seed: UInt64, stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
+                                onToken: ((Int) -> Void)? = nil) throws -> Generation {
+        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let c = model.configuration
+        if prompt.count >= c.contextLength { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: c.contextLength) }
+        let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
+        var rng = Xoshiro256StarStar(seed: seed)
+        let cache = KVCache(configuration: c, initialCapacity: min(c.contextLength, prompt.count + stopping.maxNewTokens + 1))
+        var stats = Generation.Statistics()
+        var ids = prompt
+        var output: [Int] = []
+        var trace: [TraceStep] = []
+        var stop = StopReason.maxNewTokens
+        var start = monotonicSeconds()
+        var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        stats.prefillSeconds = monotonicSeconds() - start
+        stats.forwardPasses += 1
+        start = monotonicSeconds()
+        while output.count < stopping.maxNewTokens {
+            var scores = Array(result.logits(row: 0))
+            chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
+            let step = try sample(scores: scores, uniform: rng.nextUniformDouble(), traceTopK: traceTopK)
+            output.append(step.token)
+            ids.append(step.token)
+            trace.append(step)
+            onToken?(step.token)
+            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; break }
+            if output.count >= stopping.maxNewTokens { break }
+            if cache.length >= c.contextLength { stop = .contextLimit; break }
+            result = try model.forward(tokens: [step.token], cache: cache, logitRows: .last, pool: pool)
+            stats.forwardPasses += 1
+        }
+        stats.decodeSeconds = monotonicSeconds() - start
+        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+    }
+
+    /// One sampling step over processed scores: the drawn token with its processed logit and
+    /// probability, and the `traceTopK` best finite processed scores (D4 order).
+    public static func sample(scores: [Float], uniform u: Double, traceTopK: Int) throws -> TraceStep {
+        let p = Sampler.probabilities(from: scores)
+        guard let token = Sampler.draw(probabilities: p, uniform: u) else {
+            throw ModelError.invalidInput("every token was removed by the logits processors — loosen the filters (e.g. bad words, suppress tokens, min_p)")
+        }
+        let top = scores.withUnsafeBufferPointer { Kernels.topK($0.baseAddress!, count: $0.count, k: max(traceTopK, 0)) }
+            .filter { $0.value > -.infinity }
+            .map { TraceStep.TopEntry(id: $0.index, logit: $0.value) }
+        return TraceStep(token: token, logit: scores[token], probability: p[token], topLogits: top)
+    }
+
+    /// The processed next-token distribution after `prompt`: the whole chain (warpers included)
+    /// then softmax. Returns the support size (ids with p > 0) and the support as `(id, p)` by
+    /// probability descending, ids ascending among ties — all of it, or the first `limit`.
+    public static func distribution(model: LlamaModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
+                                    limit: Int? = nil, pool: ParallelFor = .shared) throws -> (supportSize: Int, top: [(id: Int, probability: Float)]) {
+        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
+        let cache = KVCache(configuration: model.configuration, initialCapacity: prompt.count)
+        let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        var scores = Array(result.logits(row: 0))
+        chain.process(&scores, context: ProcessorContext(inputIDs: prompt, promptLength: prompt.count))
+        return distribution(ofProcessedScores: scores, limit: limit)
+    }
+
+    /// Softmax of already processed scores, as `distribution(model:…)` reports it.
+    public static func distribution(ofProcessedScores scores: [Float], limit: Int? = nil) -> (supportSize: Int, top: [(id: Int, probability: Float)]) {
+        let p = Sampler.probabilities(from: scores)
+        let order = Sampler.candidateOrder(p)
+        return (order.count, order.prefix(limit ?? order.count).map { ($0, p[$0]) })
+    }
+}

@@ -1,0 +1,51 @@
+import Tensors
+import Transformer
+
+/// Drafts a chain of `numTokens` tokens greedily with a smaller model that shares the target's
+/// vocabulary: a second model, or the target cut to its first layers
+/// (`LlamaModel.truncated(toLayers:)`, self-speculative / layer-skip drafting).
+///
+/// The draft keeps its own KV cache of the sequence. Each call first feeds the sequence tokens it
+/// has not seen (one batched pass), then proposes tokens one forward pass at a time. Drafted
+/// tokens that the target rejected are rolled back on the next call.
+public struct DraftModelDrafter: Drafter {
+    public let model: LlamaModel
+    public var numTokens: Int
+    public private(set) var forwardPasses = 0
+    let cache: KVCache
+    /// The tokens whose KV entries are in `cache`, in order.
+    var cached: [Int] = []
+    let pool: ParallelFor
+
+    public init(model: LlamaModel, numTokens: Int = 5, pool: ParallelFor = .shared) {
+        precondition(numTokens > 0, "the draft needs at least one token")
+        self.model = model
+        self.numTokens = numTokens
+        self.cache = KVCache(configuration: model.configuration)
+        self.pool = pool
+    }
+
+    public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
+        let want = min(numTokens, maxTokens, model.configuration.contextLength - sequence.count)
+        if want <= 0 { return .empty }
+        // Keep the longest cached prefix that agrees with the sequence.
+        var keep = 0
+        while keep < min(cached.count, sequence.count) && cached[keep] == sequence[keep] { keep += 1 }
+        if keep == sequence.count { keep -= 1 }  // the last token must be fed to get logits
+        cache.rollback(to: keep)
+        cached.removeLast(cached.count - keep)
+        var result = try model.forward(tokens: Array(sequence[keep...]), cache: cache, logitRows: .last, pool: pool)
+        forwardPasses += 1
+        cached.append(contentsOf: sequence[keep...])
+        var drafted: [Int] = []
+        while true {
+            let token = result.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
+            drafted.append(token)
+            if drafted.count == want { break }
+            result = try model.forward(tokens: [token], cache: cache, logitRows: .last, pool: pool)
+            forwardPasses += 1
+            cached.append(token)
+        }
+        return DraftTree(chain: drafted)
+    }
+}

@@ -1,0 +1,75 @@
+import Tensors
+import Transformer
+
+/// Something that proposes draft tokens for the target to verify.
+public protocol Drafter {
+    /// Proposes up to `maxTokens` tokens (as a tree; a chain for most methods) to follow
+    /// `sequence`, which is the prompt plus every emitted token; its last token is the pending
+    /// token the target has chosen but not yet processed.
+    mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree
+    /// Forward passes this drafter has made (0 for model-free drafters).
+    var forwardPasses: Int { get }
+}
+
+/// Lossless greedy speculative decoding around any `Drafter`: draft, verify in one target pass
+/// (`TreeVerification.verifyGreedy`), emit the accepted tokens and the target's next token,
+/// repeat. The output is token-identical to `GreedyDecoding` for every drafter.
+public enum SpeculativeDecoding {
+    public static func generate<D: Drafter>(model: LlamaModel, prompt: [Int], drafter: inout D, maxDraftTokens: Int,
+                                            stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
+                                            onToken: ((Int) -> Void)? = nil) throws -> Generation {
+        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let limit = model.configuration.contextLength
+        if prompt.count >= limit { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: limit) }
+        let cache = KVCache(configuration: model.configuration, initialCapacity: min(limit, prompt.count + stopping.maxNewTokens + maxDraftTokens + 2))
+        var stats = Generation.Statistics()
+        var output: [Int] = []
+        var trace: [TraceStep] = []
+        var stop = StopReason.maxNewTokens
+
+        var start = monotonicSeconds()
+        let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        stats.prefillSeconds = monotonicSeconds() - start
+        stats.forwardPasses = 1
+        start = monotonicSeconds()
+        let first = prefill.logits.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: $0.count, topK: traceTopK) }
+
+        /// Appends a token; returns false when generation must stop.
+        func emit(_ step: TraceStep) -> Bool {
+            output.append(step.token)
+            trace.append(step)
+            onToken?(step.token)
+            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; return false }
+            if output.count >= stopping.maxNewTokens { stop = .maxNewTokens; return false }
+            return true
+        }
+
+        if stopping.maxNewTokens > 0, emit(first) {
+            while true {
+                // The cache must hold the pending token plus every drafted node.
+                let room = limit - cache.length - 1
+                if room < 0 { stop = .contextLimit; break }
+                var draft = try drafter.draft(sequence: prompt + output, maxTokens: min(maxDraftTokens, room))
+                if draft.count > room { draft = DraftTree(tokens: Array(draft.tokens.prefix(room)), parents: Array(draft.parents.prefix(room))) }
+                let result = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: output.last!, draft: draft,
+                                                               traceTopK: traceTopK, pool: pool)
+                stats.forwardPasses += 1
+                stats.verificationSteps += 1
+                stats.acceptedDraftTokens += result.acceptedTokens.count
+                stats.tokensFromVerification += result.steps.count
+                var going = true
+                for (i, var step) in result.steps.enumerated() {
+                    if i == 0 {
+                        step.drafted = draft.tokens
+                        step.accepted = result.acceptedTokens.count
+                    }
+                    if !emit(step) { going = false; break }
+                }
+                if !going { break }
+            }
+        }
+        stats.draftForwardPasses = drafter.forwardPasses
+        stats.decodeSeconds = monotonicSeconds() - start
+        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+    }
+}
