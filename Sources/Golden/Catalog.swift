@@ -34,19 +34,56 @@ public enum Catalog {
 
     public static func newTokens(for modelKey: String) -> Int { modelKey == realModelKey ? 24 : 16 }
 
-    /// Every entry, in a fixed order.
+    /// Every entry, in a fixed order: each strategy on every model.
     public static func entries(includeRealModel: Bool) -> [Entry] {
         var keys = syntheticKeys
         if includeRealModel { keys.append(realModelKey) }
         var result: [Entry] = []
         for key in keys {
             let n = newTokens(for: key)
-            for (i, prompt) in prompts(for: key).enumerated() {
-                result.append(Entry(id: "\(key)/greedy-\(i)", modelKey: key, promptIDs: prompt, algorithm: "greedy",
-                                    parameters: [("max_new_tokens", .int(n)), ("eos", .string("ignored")), ("trace_top_k", .int(5))],
-                                    seed: nil, run: { model in
-                                        try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n), traceTopK: 5)
-                                    }))
+            let prompts = prompts(for: key)
+            let stopping = StoppingCriteria(maxNewTokens: n)
+            func add(_ name: String, _ prompt: [Int], _ algorithm: String, _ parameters: [(String, JSONValue)], seed: UInt64? = nil,
+                     _ run: @escaping (LlamaModel) throws -> Generation) {
+                let all = parameters + [("max_new_tokens", .int(n)), ("eos", .string("ignored")), ("trace_top_k", .int(5))]
+                result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, algorithm: algorithm, parameters: all, seed: seed, run: run))
+            }
+            for (i, prompt) in prompts.enumerated() {
+                add("greedy-\(i)", prompt, "greedy", []) { try GreedyDecoding.generate(model: $0, prompt: prompt, stopping: stopping) }
+            }
+            let sampling = SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95)
+            for (i, prompt) in prompts.prefix(2).enumerated() {
+                add("sample-\(i)", prompt, "sample",
+                    [("temperature", .double(0.8)), ("top_k", .int(40)), ("top_p", .double(0.95)), ("processor_order", .string("hf")),
+                     ("rng", .string("xoshiro256** seeded by SplitMix64; one nextUniformDouble per token"))], seed: 42) {
+                    try SampleDecoding.generate(model: $0, prompt: prompt, parameters: sampling, order: .hf, seed: 42, stopping: stopping)
+                }
+            }
+            let p0 = prompts[0], p1 = prompts[1]
+            add("beam-0", p0, "beam", [("num_beams", .int(4)), ("length_penalty", .double(1)), ("early_stopping", .string("false"))]) {
+                let best = try BeamSearch.generate(model: $0, prompt: p0, numBeams: 4, stopping: stopping)[0]
+                return Generation(prompt: p0, hypothesis: best, stopping: stopping)
+            }
+            add("group-beam-0", p0, "group-beam", [("num_beams", .int(4)), ("num_beam_groups", .int(2)), ("diversity_penalty", .double(0.5))]) {
+                let best = try GroupBeamSearch.generate(model: $0, prompt: p0, numBeams: 4, numBeamGroups: 2, diversityPenalty: 0.5, stopping: stopping)[0]
+                return Generation(prompt: p0, hypothesis: best, stopping: stopping)
+            }
+            for (i, prompt) in [p0, p1].enumerated() {
+                add("contrastive-\(i)", prompt, "contrastive", [("penalty_alpha", .double(0.6)), ("top_k", .int(4))]) {
+                    try ContrastiveSearch.generate(model: $0, prompt: prompt, penaltyAlpha: 0.6, topK: 4, stopping: stopping)
+                }
+            }
+            add("dola-0", p0, "dola", [("dola_layers", .string("high")), ("repetition_penalty", .double(1.2))]) {
+                try DoLa.generate(model: $0, prompt: p0, layers: .high, stopping: stopping, processors: [RepetitionPenalty(penalty: 1.2)])
+            }
+            add("prompt-lookup-1", p1, "prompt-lookup", [("prompt_lookup_num_tokens", .int(10)), ("max_matching_ngram_size", .int(2))]) {
+                var drafter = PromptLookupDrafter(numTokens: 10, maxMatchingNgramSize: 2)
+                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 10, stopping: stopping)
+            }
+            let draftLayers = key == realModelKey ? 12 : 1
+            add("speculative-0", p0, "speculative", [("draft_layers", .int(draftLayers)), ("num_assistant_tokens", .int(4))]) {
+                var drafter = DraftModelDrafter(model: try $0.truncated(toLayers: draftLayers), numTokens: 4)
+                return try SpeculativeDecoding.generate(model: $0, prompt: p0, drafter: &drafter, maxDraftTokens: 4, stopping: stopping)
             }
         }
         return result

@@ -81,7 +81,8 @@ public struct Fixture: Equatable {
         self.init(name: name, model: model, promptIDs: generation.promptIDs, algorithm: algorithm, parameters: parameters, seed: seed,
                   outputIDs: generation.outputIDs,
                   trace: generation.trace.map { s in
-                      Step(token: s.token, logit: s.logit, probability: s.probability, top: s.topLogits.map { ($0.id, $0.logit) })
+                      Step(token: s.token, logit: s.logit, probability: s.probability, top: s.topLogits.map { ($0.id, $0.logit) },
+                           drafted: s.drafted, accepted: s.accepted)
                   })
     }
 

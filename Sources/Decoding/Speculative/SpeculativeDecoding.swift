@@ -9,6 +9,13 @@ public protocol Drafter {
     mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree
     /// Forward passes this drafter has made (0 for model-free drafters).
     var forwardPasses: Int { get }
+    /// Called after each verification with the sequence the draft was made for, the draft, and
+    /// the verification result (all verified rows' logits included). Default: nothing.
+    mutating func observe(sequence: [Int], draft: DraftTree, result: VerificationResult)
+}
+
+extension Drafter {
+    public mutating func observe(sequence: [Int], draft: DraftTree, result: VerificationResult) {}
 }
 
 /// Lossless greedy speculative decoding around any `Drafter`: draft, verify in one target pass
@@ -49,10 +56,12 @@ public enum SpeculativeDecoding {
                 // The cache must hold the pending token plus every drafted node.
                 let room = limit - cache.length - 1
                 if room < 0 { stop = .contextLimit; break }
-                var draft = try drafter.draft(sequence: prompt + output, maxTokens: min(maxDraftTokens, room))
+                let sequence = prompt + output
+                var draft = try drafter.draft(sequence: sequence, maxTokens: min(maxDraftTokens, room))
                 if draft.count > room { draft = DraftTree(tokens: Array(draft.tokens.prefix(room)), parents: Array(draft.parents.prefix(room))) }
                 let result = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: output.last!, draft: draft,
                                                                traceTopK: traceTopK, pool: pool)
+                drafter.observe(sequence: sequence, draft: draft, result: result)
                 stats.forwardPasses += 1
                 stats.verificationSteps += 1
                 stats.acceptedDraftTokens += result.acceptedTokens.count

@@ -47,6 +47,10 @@ public struct VerificationResult: Sendable {
     public var nextLogits: [Float]
     /// One trace step per emitted token (accepted tokens, then `nextToken`).
     public var steps: [TraceStep]
+    /// The target's logits for every verified position, `[1 + draft.count, V]`: row 0 after the
+    /// pending token, row `i + 1` after draft node `i` (drafters such as Token Recycling learn
+    /// from every row, accepted or not).
+    public var logits: [Float]
 }
 
 /// Greedy verification shared by every lossless greedy method (speculative decoding with a
@@ -86,6 +90,6 @@ public enum TreeVerification {
         cache.keep(slots: [base] + path.map { base + $0 }, after: base)
         let row = Array(result.logits[(node * vocab)..<((node + 1) * vocab)])
         return VerificationResult(acceptedTokens: path.map { tokens[$0] }, acceptedNodes: path.map { $0 - 1 },
-                                  nextToken: steps.last!.token, nextLogits: row, steps: steps)
+                                  nextToken: steps.last!.token, nextLogits: row, steps: steps, logits: result.logits)
     }
 }
