@@ -96,10 +96,14 @@ func measureBatch(_ model: LlamaModel, context: [Int], batch: Int, runs: Int, po
 
 func benchCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "bench", raw,
-                             valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file"]),
-                             flagOptions: ["json", "tokenizer", "no-naive"])
+                             valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file", "questions",
+                                                                     "per-category", "max-new-tokens", "methods", "categories", "draft-layers",
+                                                                     "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
+                                                                     "tree-nodes", "window-size", "ngram-size", "guess-set-size"]),
+                             flagOptions: ["json", "tokenizer", "no-naive", "spec-bench"])
     try configureThreads(args)
     if args.has("tokenizer") { return try benchTokenizer(args) }
+    if args.has("spec-bench") { return try benchSpecBench(args) }
     let runs = try args.int("runs", default: 5, range: 1...100)!
     let promptLength = try args.int("prompt-length", default: 64, range: 1...4096)!
     let decodeTokens = try args.int("decode-tokens", default: 32, range: 1...4096)!
