@@ -85,7 +85,7 @@ func benchSpecBench(_ args: Arguments) throws {
     questions = categories.flatMap { c in questions.filter { $0.category == c }.prefix(perCategory) }
     let stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: loaded.endOfSequenceIDs)
 
-    struct Totals { var tokens = 0; var seconds = 0.0; var steps = 0; var stepTokens = 0; var mismatches = 0 }
+    struct Totals { var tokens = 0; var seconds = 0.0; var decodeSeconds = 0.0; var steps = 0; var stepTokens = 0; var mismatches = 0 }
     var totals: [String: [String: Totals]] = [:]  // category → method → totals
     let runCount = questions.count * methods.count
     var done = 0
@@ -101,6 +101,7 @@ func benchSpecBench(_ args: Arguments) throws {
             var t = totals[q.category, default: [:]][method.name, default: Totals()]
             t.tokens += g.outputIDs.count
             t.seconds += seconds
+            t.decodeSeconds += g.statistics.decodeSeconds
             if g.statistics.verificationSteps > 0 {
                 t.steps += g.statistics.verificationSteps
                 t.stepTokens += g.statistics.tokensFromVerification
@@ -122,10 +123,15 @@ func benchSpecBench(_ args: Arguments) throws {
     }
     FileHandle.standardError.write("\n".data(using: .utf8)!)
 
-    func row(_ t: Totals, baseline: Totals) -> (mat: Double, tps: Double, speedup: Double) {
+    /// MAT; tokens/s and speedup over wall time (prefill included, as Spec-Bench times a
+    /// generation); and the same over decoding time only (prefill excluded; identical work for
+    /// every method).
+    func row(_ t: Totals, baseline: Totals) -> (mat: Double, tps: Double, speedup: Double, decodeTPS: Double, decodeSpeedup: Double) {
         let tps = t.seconds > 0 ? Double(t.tokens) / t.seconds : 0
         let base = baseline.seconds > 0 ? Double(baseline.tokens) / baseline.seconds : 0
-        return (t.steps > 0 ? Double(t.stepTokens) / Double(t.steps) : 0, tps, base > 0 ? tps / base : 0)
+        let dtps = t.decodeSeconds > 0 ? Double(t.tokens) / t.decodeSeconds : 0
+        let dbase = baseline.decodeSeconds > 0 ? Double(baseline.tokens) / baseline.decodeSeconds : 0
+        return (t.steps > 0 ? Double(t.stepTokens) / Double(t.steps) : 0, tps, base > 0 ? tps / base : 0, dtps, dbase > 0 ? dtps / dbase : 0)
     }
     var overall: [String: Totals] = [:]
     for c in categories { for (m, t) in totals[c] ?? [:] {
@@ -142,6 +148,7 @@ func benchSpecBench(_ args: Arguments) throws {
                 guard let t = table[m.name] else { return nil }
                 let r = row(t, baseline: base)
                 return (m.name, .object([("mat", .double(r.mat)), ("tokens_per_second", .double(r.tps)), ("speedup", .double(r.speedup)),
+                                         ("decode_tokens_per_second", .double(r.decodeTPS)), ("decode_speedup", .double(r.decodeSpeedup)),
                                          ("tokens", .int(t.tokens)), ("identical_to_greedy", .bool(t.mismatches == 0))]))
             })))
         }
@@ -154,12 +161,13 @@ func benchSpecBench(_ args: Arguments) throws {
         let table = c == "overall" ? overall : (totals[c] ?? [:])
         guard let base = table["greedy"] else { continue }
         print("\n\(c)")
-        print("  method              MAT   tokens/s  speedup  identical")
+        print("  method              MAT   tokens/s  speedup   decode tok/s  decode speedup  identical")
         for m in methods {
             guard let t = table[m.name] else { continue }
             let r = row(t, baseline: base)
             let name = m.name.padding(toLength: 16, withPad: " ", startingAt: 0)
-            print("  " + name + String(format: " %6.2f  %9.1f  %6.2f×  ", r.mat, r.tps, r.speedup) + (t.mismatches == 0 ? "yes" : "NO (\(t.mismatches))"))
+            print("  " + name + String(format: " %6.2f  %9.1f  %6.2f×  %12.1f  %13.2f×  ", r.mat, r.tps, r.speedup, r.decodeTPS, r.decodeSpeedup)
+                  + (t.mismatches == 0 ? "yes" : "NO (\(t.mismatches))"))
         }
     }
 }
