@@ -33,7 +33,7 @@ func printJSON(_ value: JSONValue) {
 // MARK: fetch
 
 func fetchCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "fetch", raw, valueOptions: ["model"], flagOptions: ["json"])
+    let args = try Arguments(command: "fetch", raw, valueOptions: ["model", "threads"], flagOptions: ["json"])
     let name = args.string("model") ?? ModelStore.defaultModelName
     guard let known = ModelStore.knownModels.first(where: { $0.name == name.lowercased() }) else {
         throw CLIError("unknown model name '\(name)'; known: \(ModelStore.knownModels.map(\.name).joined(separator: ", "))")
@@ -188,7 +188,7 @@ func logitsCommand(_ raw: [String]) throws {
 // MARK: tokenize / detokenize
 
 func tokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file"], flagOptions: ["json", "no-special"])
+    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads"], flagOptions: ["json", "no-special"])
     let text: String
     if let t = args.string("text") {
         if args.string("text-file") != nil { throw CLIError("give either --text or --text-file") }
@@ -212,7 +212,7 @@ func tokenizeCommand(_ raw: [String]) throws {
 }
 
 func detokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "detokenize", raw, valueOptions: ["model", "ids"], flagOptions: ["skip-special"])
+    let args = try Arguments(command: "detokenize", raw, valueOptions: ["model", "ids", "threads"], flagOptions: ["skip-special"])
     guard let ids = try args.ids("ids") else { throw CLIError("give the ids with --ids 1,2,3") }
     let loaded = try loadModel(args)
     let tokenizer = try requireTokenizer(loaded)
