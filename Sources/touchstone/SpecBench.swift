@@ -29,7 +29,7 @@ func specBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [SpecBench
             return try SpeculativeDecoding.generate(model: m, prompt: p, drafter: &d, maxDraftTokens: assistant, stopping: s, traceTopK: 0)
         },
     ]
-    all.append(contentsOf: extraSpecBenchMethods(args, model: model))
+    all.append(contentsOf: try extraSpecBenchMethods(args, model: model))
     guard let list = args.string("methods") else { return all }
     var chosen: [SpecBenchMethod] = []
     for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {

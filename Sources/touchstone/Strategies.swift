@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Tensors
+import Tokenization
 import Transformer
 import Decoding
 
@@ -13,12 +14,13 @@ let processorOptions: Set<String> = [
 
 /// Strategy options of `generate`.
 let strategyOptions: Set<String> = [
-    "seed", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
+    "seed", "tree", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
     "penalty-alpha", "dola-layers", "draft-model", "draft-layers", "num-assistant-tokens", "prompt-lookup-num-tokens",
     "max-matching-ngram-size",
 ]
 
-let strategies = ["greedy", "sample", "beam", "group-beam", "contrastive", "dola", "speculative", "prompt-lookup"]
+let strategies = ["greedy", "sample", "beam", "group-beam", "contrastive", "dola", "speculative", "prompt-lookup",
+                  "token-recycling", "aded", "lookahead"]
 
 /// `SamplingParameters` from the command line.
 func samplingParameters(_ args: Arguments, eos: Set<Int>) throws -> SamplingParameters {
@@ -151,10 +153,12 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
         return (try DoLa.generate(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: processors,
                                   traceTopK: traceTopK, onToken: onToken), nil, extra)
     case "speculative":
-        try requireGreedyOnly()
-        if !processors.isEmpty { throw CLIError("speculative decoding here verifies plain greedy; logits processors are not supported with it yet") }
+        // With --seed: stochastic speculative sampling (Leviathan/Chen) over the processed
+        // distributions; without: lossless greedy speculative decoding.
+        let sampling = args.string("seed") != nil
+        if !sampling { try requireGreedyOnly() }
         let k = try args.int("num-assistant-tokens", default: 5, range: 1...256)!
-        let draftModel: LlamaModel
+        var draftModel: LlamaModel
         if let layers = try args.int("draft-layers", range: 1...10_000) {
             if args.string("draft-model") != nil { throw CLIError("give either --draft-layers or --draft-model") }
             draftModel = try model.truncated(toLayers: layers)
@@ -170,9 +174,63 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
             throw CLIError("--strategy speculative needs --draft-layers N (the target's first N layers as draft) or --draft-model M")
         }
         extra.append(("num_assistant_tokens", .int(k)))
+        var trimmed: TrimmedHeadModel? = nil
+        if let keep = try args.int("vocab-trim", range: 1...model.configuration.vocabularySize) {
+            guard let tablePath = args.string("vocab-table") else {
+                throw CLIError("--vocab-trim N needs --vocab-table FILE (made by `touchstone vocab-table`)")
+            }
+            let ranking = try readVocabTable(tablePath)
+            let trim = try VocabTrim(ranking: ranking, count: keep, vocabularySize: model.configuration.vocabularySize,
+                                     alwaysKeep: stopping.endOfSequenceIDs.sorted())
+            trimmed = try TrimmedHeadModel(model: draftModel, trim: trim)
+            extra.append(("vocab_trim", .int(keep)))
+        }
+        if sampling {
+            let seed = try args.int("seed", range: 0...Int.max)!
+            extra.append(("seed", .int(seed)))
+            let g: Generation
+            if let trimmed {
+                g = try SpeculativeSampling.generate(target: model, draft: trimmed, prompt: prompt, parameters: parameters, order: order,
+                                                     numDraftTokens: k, seed: UInt64(seed), stopping: stopping, traceTopK: traceTopK, onToken: onToken)
+            } else {
+                g = try SpeculativeSampling.generate(target: model, draft: draftModel, prompt: prompt, parameters: parameters, order: order,
+                                                     numDraftTokens: k, seed: UInt64(seed), stopping: stopping, traceTopK: traceTopK, onToken: onToken)
+            }
+            return (g, nil, extra)
+        }
+        if !processors.isEmpty { throw CLIError("greedy speculative decoding verifies plain greedy; logits processors need --seed (speculative sampling)") }
+        if let trimmed {
+            var drafter = VocabTrimDrafter(draft: trimmed, numTokens: k)
+            return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: k, stopping: stopping,
+                                                     traceTopK: traceTopK, onToken: onToken), nil, extra)
+        }
         var drafter = DraftModelDrafter(model: draftModel, numTokens: k)
         return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: k, stopping: stopping,
                                                  traceTopK: traceTopK, onToken: onToken), nil, extra)
+    case "token-recycling":
+        try requireGreedyOnly()
+        if !processors.isEmpty { throw CLIError("token recycling verifies plain greedy; logits processors are not supported with it") }
+        let nodes = try args.int("tree", default: 80, range: 1...TokenRecyclingTree.reference.count)!
+        extra.append(("tree_nodes", .int(nodes)))
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, treeNodes: nodes)
+        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: nodes, stopping: stopping,
+                                                 traceTopK: traceTopK, onToken: onToken), nil, extra)
+    case "aded":
+        try requireGreedyOnly()
+        if !processors.isEmpty { throw CLIError("ADED verifies plain greedy; logits processors are not supported with it") }
+        let seed = try args.int("seed", default: 0, range: 0...Int.max)!
+        var configuration = ADEDDrafter.Configuration()
+        if let nodes = try args.int("tree", range: 1...1024) { configuration.maxNodes = nodes; configuration.choices = min(configuration.choices, nodes) }
+        extra.append(("seed", .int(seed)))
+        extra.append(("max_nodes", .int(configuration.maxNodes)))
+        extra.append(("table", .string("tri-grams of the prompt, updated online")))
+        var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [prompt]), configuration: configuration, seed: UInt64(seed))
+        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: configuration.maxNodes,
+                                                 stopping: stopping, traceTopK: traceTopK, onToken: onToken), nil, extra)
+    case "lookahead":
+        try requireGreedyOnly()
+        if !processors.isEmpty { throw CLIError("lookahead decoding verifies plain greedy; logits processors are not supported with it") }
+        return try runLookahead(args, model: model, prompt: prompt, stopping: stopping, traceTopK: traceTopK, onToken: onToken, extra: extra)
     case "prompt-lookup":
         try requireGreedyOnly()
         if !processors.isEmpty { throw CLIError("prompt lookup here verifies plain greedy; logits processors are not supported with it yet") }
@@ -214,4 +272,55 @@ func distributionCommand(_ raw: [String]) throws {
             print(String(format: "%8d  %.8f", id, p) + (text.map { "  \($0.debugDescription)" } ?? ""))
         }
     }
+}
+
+// MARK: VocabTrim frequency table
+
+/// Reads a table written by `touchstone vocab-table`: `{"ranking": [ids…], …}`.
+func readVocabTable(_ path: String) throws -> [Int] {
+    guard let data = FileManager.default.contents(atPath: path),
+          let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let ranking = doc["ranking"] as? [Int] else {
+        throw CLIError("\(path) is not a vocab table (expected {\"ranking\": [ids…]} from `touchstone vocab-table`)", usage: false)
+    }
+    return ranking
+}
+
+/// `touchstone vocab-table`: generates text with the target (greedy) and ranks token ids by
+/// frequency (count descending, id ascending) for VocabTrim.
+func vocabTableCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "vocab-table", raw, valueOptions: commonValueOptions.union(["questions", "per-category", "max-new-tokens", "out"]),
+                             flagOptions: ["json"])
+    guard let out = args.string("out") else { throw CLIError("--out FILE is required") }
+    guard let questionsPath = args.string("questions") else { throw CLIError("--questions FILE (Spec-Bench style JSONL: category, turns) gives the prompts") }
+    let perCategory = try args.int("per-category", default: 4, range: 1...10_000)!
+    let maxNew = try args.int("max-new-tokens", default: 128, range: 1...4096)!
+    try configureThreads(args)
+    let loaded = try loadModel(args)
+    let tokenizer = try requireTokenizer(loaded)
+    var questions = try readSpecBenchQuestions(questionsPath)
+    var categories: [String] = []
+    for q in questions where !categories.contains(q.category) { categories.append(q.category) }
+    questions = categories.flatMap { c in questions.filter { $0.category == c }.prefix(perCategory) }
+    var sequences: [[Int]] = []
+    for (i, q) in questions.enumerated() {
+        FileHandle.standardError.write("\r[\(i + 1)/\(questions.count)] generating…".data(using: .utf8)!)
+        let prompt = tokenizer.encode(ChatTemplate.chatML.apply(messages: [(role: "user", content: q.firstTurn)], addGenerationPrompt: true))
+        let g = try GreedyDecoding.generate(model: loaded.model, prompt: prompt,
+                                            stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: loaded.endOfSequenceIDs), traceTopK: 0)
+        sequences.append(g.outputIDs)
+    }
+    FileHandle.standardError.write("\n".data(using: .utf8)!)
+    let ranking = VocabTrim.frequencyTable(fromTokenSequences: sequences)
+    let counts = VocabTrim.tokenCounts(fromTokenSequences: sequences)
+    let doc: JSONValue = .object([
+        ("model", .string(loaded.model.origin)),
+        ("source", .string("greedy target generations, \(questions.count) questions from \((questionsPath as NSString).lastPathComponent), up to \(maxNew) tokens each")),
+        ("generated_tokens", .int(sequences.reduce(0) { $0 + $1.count })),
+        ("distinct_tokens", .int(counts.count)),
+        ("ranking", .ints(ranking)),
+    ])
+    do { try (doc.serialized() + "\n").write(toFile: out, atomically: true, encoding: .utf8) } catch {
+        throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
+    }
+    printError("wrote \(out): \(counts.count) distinct ids over \(sequences.reduce(0) { $0 + $1.count }) tokens")
 }

@@ -18,6 +18,7 @@ Commands:
   tokenize    text → token ids
   detokenize  token ids → text
   bench       measure prefill/decode speed (or the tokenizer with --tokenizer)
+  vocab-table rank token ids by frequency in target-generated text (for --vocab-trim)
   fixtures    regenerate the golden fixtures under Fixtures/golden (--check: exit 1 if any would change)
   verify      diff another backend's trace against a fixture: touchstone verify FIXTURE CANDIDATE
   help        show help for a command: touchstone help <command>
@@ -43,11 +44,15 @@ let commandHelp: [String: String] = [
           sample: --seed N (required).  beam / group-beam: --num-beams (4) --length-penalty (1.0)
             --early-stopping true|false|never --num-return-sequences --num-beam-groups (2) --diversity-penalty (0.5)
           contrastive: --penalty-alpha A --top-k K (4).  dola: --dola-layers high|low|0,2,4 (high)
-          speculative: --draft-layers N | --draft-model M, --num-assistant-tokens K (5)
+          speculative: --draft-layers N | --draft-model M, --num-assistant-tokens K (5); add --seed N (and processor
+            options) for stochastic speculative sampling; --vocab-trim K --vocab-table FILE trims the draft's head
+          token-recycling: --tree NODES (80).  aded: --seed N (0) --tree NODES (64).
+          lookahead: --window-size W --ngram-size N --guess-set-size G
           prompt-lookup: --prompt-lookup-num-tokens (10) --max-matching-ngram-size (2)
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
           --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}.
         """,
+    "vocab-table": "touchstone vocab-table [--model M] --questions FILE [--per-category N (4)] [--max-new-tokens N (128)] --out FILE\n  Generates greedy answers to the questions' first turns (ChatML) and writes {\"ranking\": [ids by count desc, id asc], …}.",
     "distribution": "touchstone distribution [--model M] (--prompt-ids … | --prompt TEXT) [processor options] [--top N (20)] [--json]\n  The processed next-token distribution after the whole chain (warpers included):\n  {\"support_size\":S,\"top\":[[id,prob],…]} with ids by probability descending, ties by id.",
     "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].",
     "tokenize": "touchstone tokenize [--model M] (--text T | --text-file F) [--no-special] [--json]\n  Prints the ids (comma-separated), or {\"ids\":[…],\"tokens\":[…]} with --json.\n  --no-special treats special-token text like <|im_start|> as plain text.",
@@ -82,6 +87,7 @@ func main() -> Int32 {
         case "bench": try benchCommand(raw)
         case "fixtures": try fixturesCommand(raw)
         case "distribution": try distributionCommand(raw)
+        case "vocab-table": try vocabTableCommand(raw)
         case "verify": try verifyCommand(raw)
         default:
             throw CLIError("unknown command '\(command)'. Commands: fetch, generate, distribution, logits, tokenize, detokenize, bench, fixtures, verify, help")

@@ -1,0 +1,315 @@
+import Foundation
+import XCTest
+import Decoding
+import Formats
+import Tensors
+import Tokenization
+import Transformer
+
+final class TokenRecyclingTests: XCTestCase {
+    // MARK: - Template
+
+    func testReferenceTemplateHas80NodesDepth6WithParentsBeforeChildren() {
+        let tree = TokenRecyclingTree.reference
+        XCTAssertEqual(tree.count, 80)
+        XCTAssertEqual(tree.depth, 6)
+        XCTAssertEqual(tree.maxRank, 7)
+        let perDepth = (1...6).map { d in tree.paths.filter { $0.count == d }.count }
+        XCTAssertEqual(perDepth, [8, 21, 25, 15, 8, 3])
+        var hasChild = [Bool](repeating: false, count: tree.count)
+        for (i, p) in tree.parents.enumerated() {
+            XCTAssertLessThan(p, i, "parents precede children")
+            if p >= 0 {
+                hasChild[p] = true
+                XCTAssertEqual(tree.paths[p], Array(tree.paths[i].dropLast()))
+            } else {
+                XCTAssertEqual(tree.paths[i].count, 1)
+            }
+            XCTAssertEqual(tree.ranks[i], tree.paths[i].last)
+        }
+        XCTAssertEqual(hasChild.filter { !$0 }.count, 40, "40 leaves")
+        // (depth, lexicographic) order, as the reference code relies on.
+        for i in 1..<tree.count {
+            let a = tree.paths[i - 1], b = tree.paths[i]
+            XCTAssertTrue(a.count < b.count || (a.count == b.count && a.lexicographicallyPrecedes(b)), "\(a) before \(b)")
+        }
+        // Spot-check a few entries against tree_template_.py "2.2.2".
+        XCTAssertEqual(tree.paths[8], [0, 0])
+        XCTAssertEqual(tree.paths[28], [7, 0])
+        XCTAssertEqual(tree.paths[53], [5, 0, 0])
+        XCTAssertEqual(tree.paths[68], [3, 0, 0, 0])
+        XCTAssertEqual(tree.paths[76], [1, 0, 0, 0, 0])
+        XCTAssertEqual(tree.paths[79], [0, 0, 0, 1, 0, 0])
+    }
+
+    /// If `p + [r] + s` is a node and `r' < r`, `p + [r'] + s` is a node of the same template:
+    /// this makes every breadth-first prefix a good template and the verifier's lowest-index
+    /// sibling walk find the reference's maximum-reward path.
+    func testReferenceTemplateAndItsPrefixesAreRankMonotone() {
+        for n in [1, 5, 8, 9, 16, 24, 29, 40, 54, 69, 77, 80] {
+            let tree = TokenRecyclingTree.reference(nodes: n)
+            XCTAssertEqual(tree.count, n)
+            XCTAssertEqual(tree.paths, Array(TokenRecyclingTree.reference.paths.prefix(n)))
+            let all = Set(tree.paths)
+            for path in tree.paths {
+                for (j, r) in path.enumerated() where r > 0 {
+                    var smaller = path
+                    smaller[j] = r - 1
+                    XCTAssertTrue(all.contains(smaller), "n=\(n): \(path) present but \(smaller) missing")
+                }
+            }
+            XCTAssertNoThrow(try TokenRecyclingTree(paths: tree.paths))
+        }
+        XCTAssertEqual(TokenRecyclingTree.reference(nodes: 8).depth, 1)
+        XCTAssertEqual(TokenRecyclingTree.reference(nodes: 29).depth, 2)
+        XCTAssertEqual(TokenRecyclingTree.reference(nodes: 500), .reference)
+    }
+
+    func testMalformedTemplatesThrowTypedErrors() {
+        XCTAssertThrowsError(try TokenRecyclingTree(paths: [[0], []])) { XCTAssertEqual($0 as? TokenRecyclingTree.TemplateError, .emptyPath(node: 1)) }
+        XCTAssertThrowsError(try TokenRecyclingTree(paths: [[0], [0, -1]])) { XCTAssertEqual($0 as? TokenRecyclingTree.TemplateError, .negativeRank(node: 1)) }
+        XCTAssertThrowsError(try TokenRecyclingTree(paths: [[0], [0]])) { XCTAssertEqual($0 as? TokenRecyclingTree.TemplateError, .duplicatePath(node: 1, path: [0])) }
+        XCTAssertThrowsError(try TokenRecyclingTree(paths: [[0, 0], [0]])) { XCTAssertEqual($0 as? TokenRecyclingTree.TemplateError, .parentMissing(node: 0, path: [0, 0])) }
+        let chain = try! TokenRecyclingTree(paths: [[0], [0, 0], [0, 0, 0]])
+        XCTAssertEqual(chain.parents, [-1, 0, 1])
+        XCTAssertEqual(chain.depth, 3)
+    }
+
+    // MARK: - Hand-computed drafting and update
+
+    func testDraftFollowsTheAdjacencyMatrixBreadthFirst() {
+        // V = 10, k = 2; template: [0], [1], [0,0], [0,1], [1,0], [0,0,0].
+        let tree = try! TokenRecyclingTree(paths: [[0], [1], [0, 0], [0, 1], [1, 0], [0, 0, 0]])
+        var d = TokenRecyclingDrafter(vocabularySize: 10, candidatesPerToken: 2, tree: tree)
+        d.setCandidates([3, 4], after: 1)
+        d.setCandidates([5, 6], after: 3)
+        d.setCandidates([7], after: 4)   // [7, 0]
+        d.setCandidates([9, 2], after: 5)
+        let draft = d.draft(after: 1, maxTokens: 100)
+        // [0]→A[1][0]=3, [1]→A[1][1]=4, [0,0]→A[3][0]=5, [0,1]→A[3][1]=6, [1,0]→A[4][0]=7, [0,0,0]→A[5][0]=9
+        XCTAssertEqual(draft.tokens, [3, 4, 5, 6, 7, 9])
+        XCTAssertEqual(draft.parents, [-1, -1, 0, 0, 1, 2])
+        // maxTokens keeps the first nodes (parents first); an untouched row proposes token 0.
+        XCTAssertEqual(d.draft(after: 1, maxTokens: 3).tokens, [3, 4, 5])
+        XCTAssertEqual(d.draft(after: 8, maxTokens: 100).tokens, [0, 0, 0, 0, 0, 0])
+        XCTAssertTrue(d.draft(after: 1, maxTokens: 0).isEmpty)
+        var seq = d
+        XCTAssertEqual(try seq.draft(sequence: [8, 8, 1], maxTokens: 4).tokens, [3, 4, 5, 6])
+    }
+
+    func testUpdateWritesEachRowsTopKAndTheLastDuplicateWins() {
+        var d = TokenRecyclingDrafter(vocabularySize: 5, candidatesPerToken: 2, tree: try! TokenRecyclingTree(paths: [[0], [1]]))
+        d.setCandidates([4, 4], after: 3)
+        // Rows for tokens [2, 1, 2]: token 2 appears twice; its second row must win.
+        let logits: [Float] = [
+            0.0, 1.0, 5.0, 1.0, -2.0,   // row 0 (token 2): top-2 = 2 (5.0), then 1 and 3 tie at 1.0 → lower id 1
+            9.0, 9.0, 9.0, 0.0, 0.0,    // row 1 (token 1): three-way tie → ids 0, 1
+            0.5, 0.0, 0.0, 0.0, 3.0,    // row 2 (token 2 again): 4, 0
+        ]
+        d.update(rowTokens: [2, 1, 2], logits: logits)
+        XCTAssertEqual(d.candidates(after: 2), [4, 0])
+        XCTAssertEqual(d.candidates(after: 1), [0, 1])
+        XCTAssertEqual(d.candidates(after: 3), [4, 4], "rows not in the step are untouched")
+        XCTAssertEqual(d.candidates(after: 0), [0, 0])
+        // NaN logits are skipped; a row with fewer than k finite entries is padded with 0.
+        d.update(rowTokens: [3], logits: [.nan, .nan, .nan, 2, .nan])
+        XCTAssertEqual(d.candidates(after: 3), [3, 0])
+        d.reset()
+        XCTAssertTrue(d.adjacency.allSatisfy { $0 == 0 })
+    }
+
+    func testObserveUpdatesThePendingTokenThenEveryNodeInOrder() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyA)
+        let v = model.configuration.vocabularySize
+        var d = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 80)
+        // Warm the matrix with a deterministic pattern so the tree has repeated and distinct tokens.
+        for t in 0..<v { d.setCandidates((0..<8).map { (t * 7 + $0 * 13) % 31 }, after: t) }
+        let before = d
+        let prompt = [3, 1, 4, 1, 5]
+        let cache = KVCache(configuration: model.configuration)
+        let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last)
+        let pending = prefill.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: v) }
+        let sequence = prompt + [pending]
+        let draft = try d.draft(sequence: sequence, maxTokens: 80)
+        // Invariant 4 of the spec: every node reads the matrix as it was before the step.
+        for i in 0..<draft.count {
+            let parentToken = draft.parents[i] < 0 ? pending : draft.tokens[draft.parents[i]]
+            XCTAssertEqual(draft.tokens[i], before.candidates(after: parentToken)[TokenRecyclingTree.reference.ranks[i]])
+        }
+        let result = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: pending, draft: draft)
+        d.observe(sequence: sequence, draft: draft, result: result)
+        // Naive oracle: apply the writes one row at a time in increasing order.
+        var expected = before
+        let rows = [pending] + draft.tokens
+        for (r, token) in rows.enumerated() {
+            let row = Array(result.logits[(r * v)..<((r + 1) * v)])
+            let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
+            expected.setCandidates(Array(order.prefix(8)), after: token)
+        }
+        XCTAssertEqual(d.adjacency, expected.adjacency)
+        XCTAssertLessThan(Set(rows).count, rows.count, "the case exercises duplicate tokens")
+    }
+
+    // MARK: - Greedy identity and acceptance
+
+    private func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
+        try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n, endOfSequenceIDs: eos))
+    }
+
+    func testTokenRecyclingEqualsGreedyForAnyTreeSizeAndMatrixContents() throws {
+        for preset in SyntheticModels.presets {
+            let model = try SyntheticModels.model(preset)
+            let v = model.configuration.vocabularySize
+            for prompt in [[1, 2, 3], [40, 41, 40, 41, 40], [9], [7, 7, 7, 7, 7, 7, 7, 7]] {
+                let reference = try greedy(model, prompt, 40)
+                for nodes in [80, 24, 8, 1] {
+                    var cold = TokenRecyclingDrafter(vocabularySize: v, treeNodes: nodes)
+                    var random = cold
+                    var rng = Xoshiro256StarStar(seed: UInt64(nodes))
+                    for t in 0..<v { random.setCandidates((0..<8).map { _ in Int(rng.next() % UInt64(v)) }, after: t) }
+                    for (name, drafter) in [("zeros", cold), ("random", random)] {
+                        var d = drafter
+                        let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &d, maxDraftTokens: nodes,
+                                                                 stopping: StoppingCriteria(maxNewTokens: 40))
+                        XCTAssertEqual(g.outputIDs, reference.outputIDs, "\(preset.name) \(prompt) nodes=\(nodes) \(name)")
+                        XCTAssertEqual(g.trace.map(\.logit), reference.trace.map(\.logit))
+                    }
+                    // A pre-warmed (hot) matrix: run the same drafter again.
+                    _ = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &cold, maxDraftTokens: nodes, stopping: StoppingCriteria(maxNewTokens: 40))
+                    let hot = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &cold, maxDraftTokens: nodes, stopping: StoppingCriteria(maxNewTokens: 40))
+                    XCTAssertEqual(hot.outputIDs, reference.outputIDs, "\(preset.name) \(prompt) nodes=\(nodes) hot")
+                }
+            }
+        }
+    }
+
+    func testEndOfSequenceAndContextLimitStillMatchGreedy() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyB)  // context 128
+        let v = model.configuration.vocabularySize
+        let long = Array(repeating: 3, count: 100)
+        let reference = try greedy(model, long, 60)
+        XCTAssertEqual(reference.stopReason, .contextLimit)
+        var d = TokenRecyclingDrafter(vocabularySize: v)
+        let g = try SpeculativeDecoding.generate(model: model, prompt: long, drafter: &d, maxDraftTokens: 80, stopping: StoppingCriteria(maxNewTokens: 60))
+        XCTAssertEqual(g.outputIDs, reference.outputIDs)
+        XCTAssertEqual(g.stopReason, .contextLimit)
+        let prompt = [11, 12, 13]
+        let truth = try greedy(model, prompt, 30).outputIDs
+        let eosReference = try greedy(model, prompt, 30, eos: [truth[9]])
+        var e = TokenRecyclingDrafter(vocabularySize: v)
+        let stopped = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &e, maxDraftTokens: 80,
+                                                       stopping: StoppingCriteria(maxNewTokens: 30, endOfSequenceIDs: [truth[9]]))
+        XCTAssertEqual(stopped.outputIDs, eosReference.outputIDs)
+        XCTAssertEqual(stopped.stopReason, .endOfSequence)
+    }
+
+    func testAcceptedLengthPerStepIsBetweenOneAndDepthPlusOne() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyA)
+        var sawLongAcceptance = false
+        for nodes in [80, 29, 8] {
+            let depth = TokenRecyclingTree.reference(nodes: nodes).depth
+            var d = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, treeNodes: nodes)
+            for prompt in [[5, 6, 7], [7, 7, 7, 7], [5, 6, 7]] {
+                let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &d, maxDraftTokens: nodes,
+                                                         stopping: StoppingCriteria(maxNewTokens: 60))
+                var steps = 0, emitted = 0
+                for (i, step) in g.trace.enumerated() where step.accepted != nil {
+                    let tokensThisStep = step.accepted! + 1
+                    XCTAssertGreaterThanOrEqual(tokensThisStep, 1)
+                    XCTAssertLessThanOrEqual(tokensThisStep, depth + 1, "nodes=\(nodes)")
+                    XCTAssertLessThanOrEqual(step.accepted!, step.drafted!.count)
+                    if step.accepted! >= 2 { sawLongAcceptance = true }
+                    steps += 1
+                    emitted += min(tokensThisStep, g.trace.count - i)
+                }
+                XCTAssertEqual(steps, g.statistics.verificationSteps)
+                XCTAssertEqual(emitted, g.outputIDs.count - 1, "every token after the first comes from a verification step")
+                XCTAssertGreaterThanOrEqual(g.statistics.meanAcceptedTokens, 1)
+                XCTAssertLessThanOrEqual(g.statistics.meanAcceptedTokens, Double(depth + 1))
+            }
+        }
+        XCTAssertTrue(sawLongAcceptance, "a hot matrix on a repeated prompt accepts several drafts in one step")
+    }
+
+    func testHotStartKeepsTheMatrixAcrossGenerationsAndResetRestoresColdStart() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyB)
+        let v = model.configuration.vocabularySize
+        let prompt = [20, 21, 22, 23]
+        let stopping = StoppingCriteria(maxNewTokens: 48)
+        var drafter = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 40)
+        let first = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: 40, stopping: stopping)
+        XCTAssertTrue(drafter.adjacency.contains { $0 != 0 }, "the matrix learned from the first generation")
+        let learned = drafter.adjacency
+        let second = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: 40, stopping: stopping)
+        XCTAssertEqual(second.outputIDs, first.outputIDs)
+        // The cold run's first draft is all token 0 (zero-initialised rows); the second run
+        // starts from the learned matrix: its first draft is the learned row, and it accepts at
+        // least as many tokens per step.
+        let coldFirst = first.trace.compactMap(\.drafted).first!
+        let hotFirst = second.trace.compactMap(\.drafted).first!
+        XCTAssertTrue(coldFirst.allSatisfy { $0 == 0 })
+        XCTAssertEqual(Array(hotFirst.prefix(8)), learned[(first.outputIDs[0] * 8)..<(first.outputIDs[0] * 8 + 8)].map { Int($0) })
+        XCTAssertFalse(hotFirst.allSatisfy { $0 == 0 })
+        XCTAssertNotEqual(second.trace.compactMap(\.drafted), first.trace.compactMap(\.drafted))
+        XCTAssertGreaterThanOrEqual(second.statistics.meanAcceptedTokens, first.statistics.meanAcceptedTokens)
+        XCTAssertNotEqual(drafter.adjacency, learned)
+        // reset() is a cold start: identical drafts and statistics to a fresh drafter.
+        drafter.reset()
+        XCTAssertTrue(drafter.adjacency.allSatisfy { $0 == 0 })
+        let again = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: 40, stopping: stopping)
+        XCTAssertEqual(again.trace.compactMap(\.drafted), first.trace.compactMap(\.drafted))
+        XCTAssertEqual(again.trace.compactMap(\.accepted), first.trace.compactMap(\.accepted))
+        XCTAssertEqual(again.statistics.verificationSteps, first.statistics.verificationSteps)
+        XCTAssertEqual(drafter.adjacency, learned)
+    }
+
+    func testOutputsAndMatrixAreIdenticalForOneAndTwoThreads() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyA)
+        let v = model.configuration.vocabularySize
+        var results: [([Int], [[Int]], [Int32])] = []
+        for threads in [1, 2, 3] {
+            let pool = ParallelFor(threadCount: threads)
+            defer { pool.shutdown() }
+            var d = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 80, pool: pool)
+            var outputs: [Int] = []
+            var drafts: [[Int]] = []
+            for prompt in [[1, 2, 3], [9, 8, 7, 6]] {
+                let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &d, maxDraftTokens: 80,
+                                                         stopping: StoppingCriteria(maxNewTokens: 32), pool: pool)
+                outputs += g.outputIDs
+                drafts += g.trace.compactMap(\.drafted)
+            }
+            results.append((outputs, drafts, d.adjacency))
+        }
+        for r in results.dropFirst() {
+            XCTAssertEqual(r.0, results[0].0)
+            XCTAssertEqual(r.1, results[0].1)
+            XCTAssertEqual(r.2, results[0].2)
+        }
+    }
+
+    // MARK: - Real model
+
+    func testSmolLM2TokenRecyclingEqualsGreedyOver48Tokens() throws {
+        let path = "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("SmolLM2 GGUF not found at \(path)") }
+        let gguf = try GGUFFile(path: path)
+        let model = try LlamaModel(gguf: gguf)
+        let tokenizer = try BPETokenizer(gguf: gguf)
+        let prompts = [
+            tokenizer.encode(ChatTemplate.chatML.apply(messages: [("user", "What is the capital of France?")], addGenerationPrompt: true)),
+            tokenizer.encode("The history of the city of Paris"),
+        ]
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize)  // hot across both prompts
+        // The default 80-node tree on the first prompt; on the second, maxDraftTokens cuts it to its
+        // first 24 nodes (keeps the test short).
+        for (prompt, nodes) in zip(prompts, [80, 24]) {
+            let reference = try greedy(model, prompt, 48)
+            let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: nodes,
+                                                     stopping: StoppingCriteria(maxNewTokens: 48))
+            XCTAssertEqual(g.outputIDs, reference.outputIDs, "\(prompt)")
+            XCTAssertEqual(g.trace.map(\.logit), reference.trace.map(\.logit))
+            XCTAssertGreaterThan(g.statistics.meanAcceptedTokens, 1)
+        }
+    }
+}
