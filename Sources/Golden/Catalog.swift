@@ -85,6 +85,23 @@ public enum Catalog {
                 var drafter = DraftModelDrafter(model: try $0.truncated(toLayers: draftLayers), numTokens: 4)
                 return try SpeculativeDecoding.generate(model: $0, prompt: p0, drafter: &drafter, maxDraftTokens: 4, stopping: stopping)
             }
+            add("token-recycling-1", p1, "token-recycling", [("tree_nodes", .int(24)), ("candidates_per_token", .int(8))]) {
+                var drafter = TokenRecyclingDrafter(vocabularySize: $0.configuration.vocabularySize, treeNodes: 24)
+                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 24, stopping: stopping)
+            }
+            add("aded-1", p1, "aded", [("table", .string("prompt tri-grams")), ("max_nodes", .int(64))], seed: 0) {
+                var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [p1]), seed: 0)
+                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 64, stopping: stopping)
+            }
+            add("lookahead-1", p1, "lookahead", [("window_size", .int(3)), ("ngram_size", .int(3)), ("guess_set_size", .int(3))]) {
+                try LookaheadDecoding.generate(model: $0, prompt: p1, windowSize: 3, ngramSize: 3, guessSetSize: 3, stopping: stopping)
+            }
+            add("speculative-sampling-0", p0, "speculative-sampling",
+                [("draft_layers", .int(draftLayers)), ("num_assistant_tokens", .int(4)), ("temperature", .double(0.8)),
+                 ("rng", .string("xoshiro256**; draw order in DOCS.md"))], seed: 7) {
+                try SpeculativeSampling.generate(target: $0, draft: try $0.truncated(toLayers: draftLayers), prompt: p0,
+                                                 parameters: SamplingParameters(temperature: 0.8), numDraftTokens: 4, seed: 7, stopping: stopping)
+            }
         }
         return result
     }
