@@ -35,6 +35,7 @@ public struct TraceStep: Sendable, Equatable {
 /// Why a generation ended.
 public enum StopReason: String, Sendable {
     case endOfSequence = "eos"
+    case stopString = "stop_string"
     case maxNewTokens = "max_new_tokens"
     case contextLimit = "context_limit"
 }
@@ -79,8 +80,28 @@ public struct StoppingCriteria: Sendable {
     public var maxNewTokens: Int
     /// Token ids that end generation (included in the output, as Hugging Face does).
     public var endOfSequenceIDs: Set<Int>
-    public init(maxNewTokens: Int, endOfSequenceIDs: Set<Int> = []) {
+    /// Stop strings: generation ends as soon as the decoded text of the generated tokens
+    /// contains one of them (the token that completes it is kept, as Hugging Face keeps it).
+    /// Needs `decode`. Beam strategies do not support stop strings.
+    public var stopStrings: [String]
+    /// Turns generated ids into text for stop-string matching (a tokenizer's decode).
+    public var decode: (@Sendable ([Int]) -> String)?
+
+    public init(maxNewTokens: Int, endOfSequenceIDs: Set<Int> = [], stopStrings: [String] = [], decode: (@Sendable ([Int]) -> String)? = nil) {
         self.maxNewTokens = maxNewTokens
         self.endOfSequenceIDs = endOfSequenceIDs
+        self.stopStrings = stopStrings.filter { !$0.isEmpty }
+        self.decode = decode
+    }
+
+    /// Whether the generated tokens' text contains a stop string. Only the text that the last
+    /// token could have completed is searched (the tail as long as the longest stop string plus
+    /// the last token's text), so a stop string is reported at the first token that completes it.
+    public func hitsStopString(_ output: [Int]) -> Bool {
+        guard !stopStrings.isEmpty, let decode, let last = output.last else { return false }
+        let text = decode(output)
+        let longest = stopStrings.map(\.count).max() ?? 0
+        let tail = String(text.suffix(longest + decode([last]).count + 1))
+        return stopStrings.contains { tail.contains($0) }
     }
 }

@@ -75,7 +75,7 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
 func generateCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "generate", raw,
                              valueOptions: commonValueOptions.union(processorOptions).union(strategyOptions)
-                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits"]),
+                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings"]),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
     let strategy = args.string("strategy") ?? "greedy"
     guard strategies.contains(strategy) else {
@@ -96,8 +96,17 @@ func generateCommand(_ raw: [String]) throws {
             writeStdout("\(token) ")
         }
     }
-    let (generation, sequences, extra) = try runStrategy(strategy, args: args, loaded: loaded, prompt: prompt,
-                                                         stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos),
+    var stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos)
+    if let raw = args.string("stop-strings") {
+        // One string, or a JSON array of strings: --stop-strings '["\n\n", "User:"]'.
+        var list = [raw]
+        if raw.hasPrefix("["), let parsed = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String] { list = parsed }
+        guard let tokenizer = loaded.tokenizer else { throw CLIError("--stop-strings needs a model with a tokenizer") }
+        if strategy == "beam" || strategy == "group-beam" { throw CLIError("--stop-strings is not supported with beam strategies") }
+        stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos, stopStrings: list,
+                                    decode: { ids in (try? tokenizer.decode(ids)) ?? "" })
+    }
+    let (generation, sequences, extra) = try runStrategy(strategy, args: args, loaded: loaded, prompt: prompt, stopping: stopping,
                                                          traceTopK: topLogits, onToken: onToken)
     let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
     let s = generation.statistics

@@ -136,7 +136,7 @@ func benchSpecBench(_ args: Arguments) throws {
     var overall: [String: Totals] = [:]
     for c in categories { for (m, t) in totals[c] ?? [:] {
         var o = overall[m, default: Totals()]
-        o.tokens += t.tokens; o.seconds += t.seconds; o.steps += t.steps; o.stepTokens += t.stepTokens; o.mismatches += t.mismatches
+        o.tokens += t.tokens; o.seconds += t.seconds; o.decodeSeconds += t.decodeSeconds; o.steps += t.steps; o.stepTokens += t.stepTokens; o.mismatches += t.mismatches
         overall[m] = o
     } }
     if args.has("json") {

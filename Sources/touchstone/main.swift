@@ -36,7 +36,8 @@ let commandHelp: [String: String] = [
     "generate": """
         touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT])
                             [--strategy greedy|sample|beam|group-beam|contrastive|dola|speculative|prompt-lookup]
-                            [--max-new-tokens N (default 64)] [--ignore-eos] [--no-special] [--top-logits K] [--json] [--threads T]
+                            [--max-new-tokens N (default 64)] [--ignore-eos] [--stop-strings S | '["a","b"]'] [--no-special]
+                            [--top-logits K] [--json] [--threads T]
           Processors (Hugging Face GenerationConfig names): --temperature --top-k --top-p --min-p --typical-p
             --epsilon-cutoff --eta-cutoff --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n
             --no-repeat-ngram-size --min-new-tokens --bad-words-ids 1,2;3 --logit-bias 42:-5,7:2 --suppress-tokens 1,2

@@ -71,3 +71,33 @@ final class GreedyDecodingTests: XCTestCase {
         XCTAssertEqual(a.trace, b.trace)
     }
 }
+
+final class StopStringTests: XCTestCase {
+    /// A "decoder" that spells every token id as a letter: id 0 → "a", 1 → "b", …
+    static let letters: @Sendable ([Int]) -> String = { ids in String(ids.map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) }) }
+
+    func testStopsAtTheFirstTokenThatCompletesAStopString() throws {
+        let model = try SyntheticModels.model(SyntheticModels.tinyB)
+        let free = try GreedyDecoding.generate(model: model, prompt: [4, 5, 6], stopping: StoppingCriteria(maxNewTokens: 16))
+        let text = Self.letters(free.outputIDs)
+        // A stop string spanning tokens 3 and 4 of the free continuation.
+        let stop = String(Array(text)[3...4])
+        let firstEnd = (0..<text.count).first { String(Array(text)[0...$0]).contains(stop) }!
+        let stopping = StoppingCriteria(maxNewTokens: 16, stopStrings: [stop], decode: Self.letters)
+        let g = try GreedyDecoding.generate(model: model, prompt: [4, 5, 6], stopping: stopping)
+        XCTAssertEqual(g.outputIDs, Array(free.outputIDs[...firstEnd]))
+        XCTAssertEqual(g.stopReason, .stopString)
+        // Speculative decoding honours the same stop.
+        var lookup = PromptLookupDrafter()
+        let s = try SpeculativeDecoding.generate(model: model, prompt: [4, 5, 6], drafter: &lookup, maxDraftTokens: 10, stopping: stopping)
+        XCTAssertEqual(s.outputIDs, g.outputIDs)
+        XCTAssertEqual(s.stopReason, .stopString)
+    }
+
+    func testWithoutADecoderOrStringsNothingStops() {
+        XCTAssertFalse(StoppingCriteria(maxNewTokens: 4, stopStrings: ["a"]).hitsStopString([0]))
+        XCTAssertFalse(StoppingCriteria(maxNewTokens: 4, decode: Self.letters).hitsStopString([0]))
+        XCTAssertTrue(StoppingCriteria(maxNewTokens: 4, stopStrings: ["ab"], decode: Self.letters).hitsStopString([0, 1]))
+        XCTAssertFalse(StoppingCriteria(maxNewTokens: 4, stopStrings: ["ba"], decode: Self.letters).hitsStopString([0, 1]))
+    }
+}

@@ -154,6 +154,7 @@ public enum ContrastiveSearch {
             output.append(token)
             onToken?(token)
             if stopping.endOfSequenceIDs.contains(token) { stop = .endOfSequence; break }
+            if stopping.hitsStopString(output) { stop = .stopString; break }
         }
         stats.decodeSeconds = monotonicSeconds() - start
         return (Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats), steps)

@@ -116,6 +116,7 @@ public enum LookaheadDecoding {
             trace.append(step)
             onToken?(step.token)
             if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; return false }
+            if stopping.hitsStopString(output) { stop = .stopString; return false }
             if poolFromPrompt {
                 let sequence = prompt + output
                 if sequence.count >= N { ngrams.insert(key: sequence[sequence.count - N], continuation: Array(sequence.suffix(N - 1))) }

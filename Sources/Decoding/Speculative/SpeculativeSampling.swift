@@ -120,6 +120,7 @@ public enum SpeculativeSampling {
             trace.append(step)
             onToken?(step.token)
             if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; return false }
+            if stopping.hitsStopString(output) { stop = .stopString; return false }
             if output.count >= stopping.maxNewTokens { stop = .maxNewTokens; return false }
             return true
         }
