@@ -65,6 +65,17 @@ func samplingParameters(_ args: Arguments, eos: Set<Int>) throws -> SamplingPara
     return p
 }
 
+/// Token ids given to processors must be inside the vocabulary (an id outside it would
+/// otherwise be ignored silently).
+func checkTokenIDs(_ p: SamplingParameters, vocabularySize v: Int) throws {
+    func check(_ ids: [Int], _ option: String) throws {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= v }) { throw CLIError("--\(option): token id \(bad) is outside the vocabulary [0, \(v))") }
+    }
+    try check(p.suppressTokens ?? [], "suppress-tokens")
+    try check((p.badWordsIDs ?? []).flatMap { $0 }, "bad-words-ids")
+    try check((p.logitBias ?? [:]).keys.sorted(), "logit-bias")
+}
+
 func processorOrder(_ args: Arguments) throws -> ProcessorOrder {
     guard let raw = args.string("processor-order") else { return .hf }
     do { return try ProcessorOrder(parsing: raw) } catch { throw CLIError("\(error)") }
@@ -76,6 +87,7 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
                  traceTopK: Int, onToken: ((Int) -> Void)?) throws -> (Generation, [(ids: [Int], score: Double)]?, [(String, JSONValue)]) {
     let model = loaded.model
     let parameters = try samplingParameters(args, eos: stopping.endOfSequenceIDs)
+    try checkTokenIDs(parameters, vocabularySize: model.configuration.vocabularySize)
     let order = try processorOrder(args)
     // Non-sampling processors (repetition penalty, no-repeat n-gram, …) apply to every strategy,
     // as in Hugging Face; warpers (temperature, top-k/p, …) only when sampling.
@@ -257,6 +269,7 @@ func distributionCommand(_ raw: [String]) throws {
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
     let parameters = try samplingParameters(args, eos: loaded.endOfSequenceIDs)
+    try checkTokenIDs(parameters, vocabularySize: loaded.model.configuration.vocabularySize)
     let order = try processorOrder(args)
     let d: (supportSize: Int, top: [(id: Int, probability: Float)])
     do { d = try SampleDecoding.distribution(model: loaded.model, prompt: prompt, parameters: parameters, order: order, limit: top) } catch let e as SamplingParameterError {

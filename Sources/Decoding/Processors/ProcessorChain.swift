@@ -150,7 +150,7 @@ public enum ProcessorChain {
             case "temperature":
                 if let t = p.temperature, t != 1 {
                     if !(t > 0) && sem == .huggingFace {
-                        throw SamplingParameterError("temperature must be > 0 under Hugging Face semantics (got \(t)); for greedy decoding use `touchstone generate --greedy` (llama.cpp and MLX treat T <= 0 as greedy)")
+                        throw SamplingParameterError("temperature must be > 0 under Hugging Face semantics (got \(t)); for greedy decoding use `--strategy greedy` (llama.cpp and MLX treat T <= 0 as greedy)")
                     }
                     out.append(Temperature(t, semantics: sem))
                 }
