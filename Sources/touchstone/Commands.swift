@@ -197,7 +197,8 @@ func logitsCommand(_ raw: [String]) throws {
 // MARK: tokenize / detokenize
 
 func tokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads"], flagOptions: ["json", "no-special"])
+    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads"],
+                             flagOptions: ["json", "no-special", "add-special-tokens"])
     let text: String
     if let t = args.string("text") {
         if args.string("text-file") != nil { throw CLIError("give either --text or --text-file") }
@@ -211,7 +212,12 @@ func tokenizeCommand(_ raw: [String]) throws {
     }
     let loaded = try loadModel(args)
     let tokenizer = try requireTokenizer(loaded)
-    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    var ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    if args.has("add-special-tokens") {
+        // What transformers' GGUF-loaded tokenizer does with add_special_tokens=True: prepend BOS.
+        guard let bos = tokenizer.bosID else { throw CLIError("the model's tokenizer has no BOS token", usage: false) }
+        ids.insert(bos, at: 0)
+    }
     if args.has("json") {
         let tokens = try ids.map { JSONValue.string(try tokenizer.tokenString(for: $0)) }
         printJSON(.object([("ids", .ints(ids)), ("tokens", .array(tokens))]))

@@ -125,5 +125,8 @@ final class CommandLineTests: XCTestCase {
         let d = try run(["detokenize", "--model", model, "--ids", ids.map(String.init).joined(separator: ",")])
         XCTAssertEqual(d.status, 0, d.stderr)
         XCTAssertEqual(d.stdout, text)
+        // --add-special-tokens prepends BOS as the GGUF-loaded peer does ("Hello world" → [1, 19556, 905] from the peer).
+        let b = try run(["tokenize", "--model", model, "--text", "Hello world", "--add-special-tokens"])
+        XCTAssertEqual(b.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1,19556,905")
     }
 }
