@@ -54,12 +54,21 @@ public enum Kernels {
             for i in 0..<n { x[i] = 0 }
             return
         }
-        var s: Float = 0
-        for i in 0..<n {
-            let e = DeterministicMath.exp(x[i] - m)
-            x[i] = e
-            s = s + e
+        // e[i] = exp(x[i] - m), 16 at a time with the SIMD exp (bit-identical to the scalar one).
+        var i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        let raw = UnsafeMutableRawPointer(x)
+        while i + 16 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            raw.storeBytes(of: DeterministicMath.exp(v - mv), toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
         }
+        while i < n {
+            x[i] = DeterministicMath.exp(x[i] - m)
+            i += 1
+        }
+        var s: Float = 0
+        for i in 0..<n { s = s + x[i] }
         for i in 0..<n { x[i] = x[i] / s }
     }
 
