@@ -13,8 +13,7 @@ public struct DraftModelDrafter: Drafter {
     public var numTokens: Int
     public private(set) var forwardPasses = 0
     let cache: KVCache
-    /// The tokens whose KV entries are in `cache`, in order.
-    var cached: [Int] = []
+    var cached = DraftCachePrefix()
     let pool: ParallelFor
 
     public init(model: LlamaModel, numTokens: Int = 5, pool: ParallelFor = .shared) {
@@ -28,15 +27,8 @@ public struct DraftModelDrafter: Drafter {
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
         let want = min(numTokens, maxTokens, model.configuration.contextLength - sequence.count)
         if want <= 0 { return .empty }
-        // Keep the longest cached prefix that agrees with the sequence.
-        var keep = 0
-        while keep < min(cached.count, sequence.count) && cached[keep] == sequence[keep] { keep += 1 }
-        if keep == sequence.count { keep -= 1 }  // the last token must be fed to get logits
-        cache.rollback(to: keep)
-        cached.removeLast(cached.count - keep)
-        var result = try model.forward(tokens: Array(sequence[keep...]), cache: cache, logitRows: .last, pool: pool)
+        var result = try model.forward(tokens: cached.tokensToFeed(for: sequence, cache: cache), cache: cache, logitRows: .last, pool: pool)
         forwardPasses += 1
-        cached.append(contentsOf: sequence[keep...])
         var drafted: [Int] = []
         while true {
             let token = result.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }

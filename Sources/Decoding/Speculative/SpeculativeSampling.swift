@@ -239,8 +239,7 @@ struct DraftState<D: SamplingDraftModel> {
     let model: D
     let cache: KVCache
     let pool: ParallelFor
-    /// The tokens whose KV entries are in `cache`, in order.
-    var cached: [Int] = []
+    var cached = DraftCachePrefix()
     var forwardPasses = 0
 
     init(model: D, cache: KVCache, pool: ParallelFor) {
@@ -251,15 +250,8 @@ struct DraftState<D: SamplingDraftModel> {
 
     /// Logits after `sequence` (its last token is always re-fed if already cached).
     mutating func logits(afterSequence sequence: [Int]) throws -> [Float] {
-        var keep = 0
-        while keep < min(cached.count, sequence.count) && cached[keep] == sequence[keep] { keep += 1 }
-        if keep == sequence.count { keep -= 1 }  // the last token must be fed to get logits
-        cache.rollback(to: keep)
-        cached.removeLast(cached.count - keep)
-        let tail = Array(sequence[keep...])
-        let z = try model.nextTokenLogits(after: tail, cache: cache, pool: pool)
+        let z = try model.nextTokenLogits(after: cached.tokensToFeed(for: sequence, cache: cache), cache: cache, pool: pool)
         forwardPasses += 1
-        cached.append(contentsOf: tail)
         return z
     }
 

@@ -180,8 +180,7 @@ public struct VocabTrimDrafter: Drafter {
     public var numTokens: Int
     public private(set) var forwardPasses = 0
     let cache: KVCache
-    /// The tokens whose KV entries are in `cache`, in order.
-    var cached: [Int] = []
+    var cached = DraftCachePrefix()
     let pool: ParallelFor
 
     public init(draft: TrimmedHeadModel, numTokens: Int = 5, pool: ParallelFor = .shared) {
@@ -195,14 +194,8 @@ public struct VocabTrimDrafter: Drafter {
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
         let want = min(numTokens, maxTokens, draft.configuration.contextLength - sequence.count)
         if want <= 0 { return .empty }
-        var keepCount = 0
-        while keepCount < min(cached.count, sequence.count) && cached[keepCount] == sequence[keepCount] { keepCount += 1 }
-        if keepCount == sequence.count { keepCount -= 1 }  // the last token must be fed to get logits
-        cache.rollback(to: keepCount)
-        cached.removeLast(cached.count - keepCount)
-        var z = try draft.trimmedLogits(after: Array(sequence[keepCount...]), cache: cache, pool: pool)
+        var z = try draft.trimmedLogits(after: cached.tokensToFeed(for: sequence, cache: cache), cache: cache, pool: pool)
         forwardPasses += 1
-        cached.append(contentsOf: sequence[keepCount...])
         var drafted: [Int] = []
         while true {
             let index = z.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
