@@ -178,8 +178,8 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// `y = W x` for `tokens` input vectors at once, reading each weight panel once per group of
-    /// up to 8 tokens. `x`: `[tokens, columns]`, `y`: `[tokens, rows]`. Bit-identical to
+    /// `y = W x` for `tokens` input vectors at once: each block of a panel is decoded once into
+    /// a small scratch buffer and used for every token. `x`: `[tokens, columns]`, `y`: `[tokens, rows]`. Bit-identical to
     /// `multiplyNaive` for any `tokens` and any thread count.
     public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, pool: ParallelFor = .shared) {
         switch encoding {
@@ -203,33 +203,42 @@ public final class WeightMatrix: @unchecked Sendable {
     private func run<C: PanelCodec>(_ codec: C.Type, _ x: UnsafePointer<Float>, _ tokens: Int, _ y: UnsafeMutablePointer<Float>, _ pool: ParallelFor) {
         if tokens <= 0 { return }
         let storage = UnsafeRawPointer(self.storage)
-        let panelBytes = self.panelBytes, blocks = blocksPerPanel, rows = self.rows, columns = self.columns
-        // Split pairs of panels across participants (independent outputs only).
-        let pairCount = (panelCount + 1) / 2
-        pool.run(count: pairCount) { lower, upper in
-            for pair in lower..<upper {
-                let p0 = pair * 2
-                let pEnd = min(p0 + 2, self.panelCount)
-                var t = 0
-                while t + 8 <= tokens {
-                    for p in p0..<pEnd {
-                        panelTimes8Tokens(C.self, storage + p * panelBytes, blocks, x + t * columns, columns, y + t * rows + p * 16, rows, min(16, rows - p * 16))
+        let panelBytes = self.panelBytes, rows = self.rows, columns = self.columns
+        // Columns handled per step: one quantized block, or 32 Float32 columns.
+        let step = C.blockColumns == 1 ? 32 : C.blockColumns
+        // Panels are split across participants (independent outputs only, D2).
+        pool.run(count: panelCount) { lower, upper in
+            // Scratch: one block's decoded weights (`step` columns × 16 lanes), then one running
+            // sum of 16 lanes per token.
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: step + tokens) { buffer in
+                let decoded = buffer.baseAddress!
+                let sums = decoded + step
+                for p in lower..<upper {
+                    let panel = storage + p * panelBytes
+                    for t in 0..<tokens { sums[t] = SIMD16<Float>() }
+                    var c0 = 0
+                    while c0 < columns {
+                        let n = min(step, columns - c0)
+                        // Decode the block once (Float32 panels are used in place) …
+                        let w: UnsafePointer<SIMD16<Float>>
+                        if C.blockColumns == 1 {
+                            w = (panel + c0 * 64).assumingMemoryBound(to: SIMD16<Float>.self)
+                        } else {
+                            var j = 0
+                            C.forEachColumn(panel + (c0 / C.blockColumns) * C.blockBytes) { v in decoded[j] = v; j &+= 1 }
+                            w = UnsafePointer(decoded)
+                        }
+                        // … and use it for every token, carrying each token's sums across blocks.
+                        let xc = x + c0
+                        var t = 0
+                        while t + 8 <= tokens { accumulate8(w, n, xc + t * columns, columns, sums + t); t &+= 8 }
+                        if t + 4 <= tokens { accumulate4(w, n, xc + t * columns, columns, sums + t); t &+= 4 }
+                        if t + 2 <= tokens { accumulate2(w, n, xc + t * columns, columns, sums + t); t &+= 2 }
+                        if t < tokens { accumulate1(w, n, xc + t * columns, sums + t) }
+                        c0 &+= n
                     }
-                    t += 8
-                }
-                while t + 4 <= tokens {
-                    for p in p0..<pEnd {
-                        panelTimes4Tokens(C.self, storage + p * panelBytes, blocks, x + t * columns, columns, y + t * rows + p * 16, rows, min(16, rows - p * 16))
-                    }
-                    t += 4
-                }
-                while t < tokens {
-                    if pEnd - p0 == 2 {
-                        twoPanelsTimesToken(C.self, storage + p0 * panelBytes, panelBytes, blocks, x + t * columns, y + t * rows + p0 * 16, min(16, rows - p0 * 16 - 16))
-                    } else {
-                        panelTimesToken(C.self, storage + p0 * panelBytes, blocks, x + t * columns, y + t * rows + p0 * 16, min(16, rows - p0 * 16))
-                    }
-                    t += 1
+                    let valid = min(16, rows - p * 16)
+                    for t in 0..<tokens { store(sums[t], y + t * rows + p * 16, valid) }
                 }
             }
         }
@@ -312,93 +321,60 @@ private func store(_ acc: SIMD16<Float>, _ y: UnsafeMutablePointer<Float>, _ val
     }
 }
 
-/// One panel times one token.
+// Each lane of `sums[t]` is one output row's running sum for token `t`; `w[j]` holds the 16
+// rows' weights of column `c0 + j`, and `x` points at column `c0` of the first token (tokens
+// `stride` apart). Columns are added strictly in order, one multiply and one add each.
+
 @inline(__always)
-private func panelTimesToken<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ valid: Int) {
-    var acc = SIMD16<Float>()
-    var c = 0
-    for b in 0..<blocks {
-        let block = panel + b * C.blockBytes
-        C.forEachColumn(block) { w in
-            acc = acc + w * SIMD16<Float>(repeating: x[c])
-            c += 1
-        }
-    }
-    store(acc, y, valid)
+private func accumulate1(_ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<SIMD16<Float>>) {
+    var s0 = sums[0]
+    for j in 0..<n { s0 = s0 + w[j] * SIMD16<Float>(repeating: x[j]) }
+    sums[0] = s0
 }
 
-/// Two consecutive panels times one token (two independent accumulation chains).
 @inline(__always)
-private func twoPanelsTimesToken<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ panelBytes: Int, _ blocks: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ validInSecond: Int) {
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    let second = panel + panelBytes
-    var c = 0
-    for b in 0..<blocks {
-        let block0 = panel + b * C.blockBytes
-        let block1 = second + b * C.blockBytes
-        var c1 = c
-        C.forEachColumn(block0) { w in
-            acc0 = acc0 + w * SIMD16<Float>(repeating: x[c])
-            c += 1
-        }
-        C.forEachColumn(block1) { w in
-            acc1 = acc1 + w * SIMD16<Float>(repeating: x[c1])
-            c1 += 1
-        }
+private func accumulate2(_ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: UnsafePointer<Float>, _ stride: Int, _ sums: UnsafeMutablePointer<SIMD16<Float>>) {
+    var s0 = sums[0], s1 = sums[1]
+    let x1 = x + stride
+    for j in 0..<n {
+        let v = w[j]
+        s0 = s0 + v * SIMD16<Float>(repeating: x[j])
+        s1 = s1 + v * SIMD16<Float>(repeating: x1[j])
     }
-    store(acc0, y, 16)
-    store(acc1, y + 16, validInSecond)
+    sums[0] = s0; sums[1] = s1
 }
 
-/// One panel times four tokens: each weight vector is decoded once and used four times.
 @inline(__always)
-private func panelTimes4Tokens<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ columns: Int, _ y: UnsafeMutablePointer<Float>, _ rows: Int, _ valid: Int) {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var c = 0
-    for b in 0..<blocks {
-        let block = panel + b * C.blockBytes
-        C.forEachColumn(block) { w in
-            a0 = a0 + w * SIMD16<Float>(repeating: x[c])
-            a1 = a1 + w * SIMD16<Float>(repeating: x[columns + c])
-            a2 = a2 + w * SIMD16<Float>(repeating: x[2 * columns + c])
-            a3 = a3 + w * SIMD16<Float>(repeating: x[3 * columns + c])
-            c += 1
-        }
+private func accumulate4(_ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: UnsafePointer<Float>, _ stride: Int, _ sums: UnsafeMutablePointer<SIMD16<Float>>) {
+    var s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3]
+    let x1 = x + stride, x2 = x + 2 * stride, x3 = x + 3 * stride
+    for j in 0..<n {
+        let v = w[j]
+        s0 = s0 + v * SIMD16<Float>(repeating: x[j])
+        s1 = s1 + v * SIMD16<Float>(repeating: x1[j])
+        s2 = s2 + v * SIMD16<Float>(repeating: x2[j])
+        s3 = s3 + v * SIMD16<Float>(repeating: x3[j])
     }
-    store(a0, y, valid)
-    store(a1, y + rows, valid)
-    store(a2, y + 2 * rows, valid)
-    store(a3, y + 3 * rows, valid)
+    sums[0] = s0; sums[1] = s1; sums[2] = s2; sums[3] = s3
 }
 
-/// One panel times eight tokens.
 @inline(__always)
-private func panelTimes8Tokens<C: PanelCodec>(_: C.Type, _ panel: UnsafeRawPointer, _ blocks: Int, _ x: UnsafePointer<Float>, _ columns: Int, _ y: UnsafeMutablePointer<Float>, _ rows: Int, _ valid: Int) {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
-    var c = 0
-    for b in 0..<blocks {
-        let block = panel + b * C.blockBytes
-        C.forEachColumn(block) { w in
-            a0 = a0 + w * SIMD16<Float>(repeating: x[c])
-            a1 = a1 + w * SIMD16<Float>(repeating: x[columns + c])
-            a2 = a2 + w * SIMD16<Float>(repeating: x[2 * columns + c])
-            a3 = a3 + w * SIMD16<Float>(repeating: x[3 * columns + c])
-            a4 = a4 + w * SIMD16<Float>(repeating: x[4 * columns + c])
-            a5 = a5 + w * SIMD16<Float>(repeating: x[5 * columns + c])
-            a6 = a6 + w * SIMD16<Float>(repeating: x[6 * columns + c])
-            a7 = a7 + w * SIMD16<Float>(repeating: x[7 * columns + c])
-            c += 1
-        }
+private func accumulate8(_ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: UnsafePointer<Float>, _ stride: Int, _ sums: UnsafeMutablePointer<SIMD16<Float>>) {
+    var s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3], s4 = sums[4], s5 = sums[5], s6 = sums[6], s7 = sums[7]
+    let x1 = x + stride, x2 = x + 2 * stride, x3 = x + 3 * stride
+    let x4 = x + 4 * stride, x5 = x + 5 * stride, x6 = x + 6 * stride, x7 = x + 7 * stride
+    for j in 0..<n {
+        let v = w[j]
+        s0 = s0 + v * SIMD16<Float>(repeating: x[j])
+        s1 = s1 + v * SIMD16<Float>(repeating: x1[j])
+        s2 = s2 + v * SIMD16<Float>(repeating: x2[j])
+        s3 = s3 + v * SIMD16<Float>(repeating: x3[j])
+        s4 = s4 + v * SIMD16<Float>(repeating: x4[j])
+        s5 = s5 + v * SIMD16<Float>(repeating: x5[j])
+        s6 = s6 + v * SIMD16<Float>(repeating: x6[j])
+        s7 = s7 + v * SIMD16<Float>(repeating: x7[j])
     }
-    store(a0, y, valid)
-    store(a1, y + rows, valid)
-    store(a2, y + 2 * rows, valid)
-    store(a3, y + 3 * rows, valid)
-    store(a4, y + 4 * rows, valid)
-    store(a5, y + 5 * rows, valid)
-    store(a6, y + 6 * rows, valid)
-    store(a7, y + 7 * rows, valid)
+    sums[0] = s0; sums[1] = s1; sums[2] = s2; sums[3] = s3; sums[4] = s4; sums[5] = s5; sums[6] = s6; sums[7] = s7
 }
 
 /// IEEE binary16 → binary32, exact (subnormals, infinities and NaN payloads preserved).

@@ -126,7 +126,11 @@ public final class LlamaModel: @unchecked Sendable {
 extension LlamaModel {
     /// Loads a Llama-family GGUF file (memory-mapped; Q4_1, Q8_0 and F32 weights stay in their
     /// blocks and are decoded inside the kernels; other types are dequantized to Float32).
-    public convenience init(gguf file: GGUFFile) throws {
+    ///
+    /// - Parameter float32Weights: dequantize every weight matrix to Float32 at load instead
+    ///   (exact, so logits are bit-identical; 4–6× the memory traffic per pass, which makes a
+    ///   one-token pass memory-bound, as on GPUs — see DOCS.md, Spec-Bench).
+    public convenience init(gguf file: GGUFFile, float32Weights: Bool = false) throws {
         let arch = file.metadata["general.architecture"]?.string ?? "(missing)"
         guard arch == "llama" else { throw ModelError.unsupportedArchitecture(arch) }
         func int(_ key: String) throws -> Int {
@@ -159,6 +163,7 @@ extension LlamaModel {
             let t = try tensor(name)
             guard t.shape == [columns, rows] else { throw ModelError.tensorShape(name: name, expected: [columns, rows], found: t.shape) }
             let bytes = file.data(for: t)
+            if float32Weights && t.type != .f32 { return WeightMatrix(rows: rows, columns: columns, values: try file.dequantize(t)) }
             switch t.type {
             case .f32: return WeightMatrix(rows: rows, columns: columns, encoding: .f32, rowMajorBytes: bytes.baseAddress!, owner: file)
             case .q8_0: return WeightMatrix(rows: rows, columns: columns, encoding: .q8_0, rowMajorBytes: bytes.baseAddress!, owner: file)
@@ -189,7 +194,8 @@ extension LlamaModel {
         }
         let embeddingMatrix = try matrix("token_embd.weight", rows: c.vocabularySize, columns: c.hiddenSize)
         let head = c.tiedEmbeddings ? nil : try matrix("output.weight", rows: c.vocabularySize, columns: c.hiddenSize)
-        let name = file.path.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "gguf"
+        let fileName = file.path.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "gguf"
+        let name = float32Weights ? fileName + " (float32 weights)" : fileName
         try self.init(configuration: c, tokenEmbedding: embeddingMatrix, layers: layers,
                       outputNorm: try vector("output_norm.weight", count: c.hiddenSize), output: head,
                       origin: name, owners: [file])

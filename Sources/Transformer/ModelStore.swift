@@ -108,8 +108,9 @@ public enum ModelStore {
     }
 
     /// Loads the model at a resolved path: a `.gguf` file or a safetensors directory (with an
-    /// optional `tokenizer.json` beside it).
-    public static func load(path: String) throws -> Loaded {
+    /// optional `tokenizer.json` beside it). `float32Weights` dequantizes a GGUF's quantized
+    /// matrices at load (exact; safetensors checkpoints are Float32 already).
+    public static func load(path: String, float32Weights: Bool = false) throws -> Loaded {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
@@ -125,7 +126,7 @@ public enum ModelStore {
             return Loaded(model: model, tokenizer: tokenizer, path: path, endOfSequenceIDs: eos)
         }
         let file = try GGUFFile(path: path)
-        let model = try LlamaModel(gguf: file)
+        let model = try LlamaModel(gguf: file, float32Weights: float32Weights)
         let tokenizer = file.metadata["tokenizer.ggml.tokens"] == nil ? nil : try BPETokenizer(gguf: file)
         var eos = Set<Int>()
         if let id = file.metadata["tokenizer.ggml.eos_token_id"]?.int { eos.insert(id) }

@@ -100,9 +100,10 @@ func benchCommand(_ raw: [String]) throws {
                                                                      "per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
                                                                      "tree-nodes", "window-size", "ngram-size", "guess-set-size"]),
-                             flagOptions: ["json", "tokenizer", "no-naive", "spec-bench"])
+                             flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if args.has("tokenizer") { return try benchTokenizer(args) }
+    if args.has("batch-sweep") { return try benchBatchSweep(args) }
     if args.has("spec-bench") { return try benchSpecBench(args) }
     let runs = try args.int("runs", default: 5, range: 1...100)!
     let promptLength = try args.int("prompt-length", default: 64, range: 1...4096)!
@@ -177,6 +178,38 @@ func benchCommand(_ raw: [String]) throws {
         print(String(format: "8-token batch / 1 token    %8.2f×  (%.2f ms vs %.2f ms)", eightTokens / oneToken, eightTokens * 1e3, oneToken * 1e3))
         if let naiveRate {
             print(String(format: "naive scalar path          %8.2f tokens/s  → fast path %.1f× faster", naiveRate, fast.decodeTokensPerSecond / naiveRate))
+        }
+    }
+}
+
+/// Cost of one verification pass of T tokens (all rows with logits) relative to a one-token
+/// step, for the T a draft tree may have: the curve that decides which tree size pays on this
+/// machine (speedup ≈ MAT / cost ratio).
+func benchBatchSweep(_ args: Arguments) throws {
+    let runs = try args.int("runs", default: 5, range: 1...100)!
+    let promptLength = try args.int("prompt-length", default: 128, range: 1...4096)!
+    let model = try loadModel(args).model
+    let vocab = model.configuration.vocabularySize
+    let prompt = (0..<promptLength).map { (1000 + 37 * $0) % vocab }
+    let sizes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 81]
+    printError("measuring verification passes of \(sizes.map(String.init).joined(separator: ", ")) tokens after \(promptLength) cached, \(runs) runs each…")
+    _ = try measureBatch(model, context: prompt, batch: 1, runs: 2, pool: .shared)  // warm-up
+    let one = try measureBatch(model, context: prompt, batch: 1, runs: runs * 2, pool: .shared)
+    var rows: [(Int, Double)] = []
+    for t in sizes {
+        let seconds = t == 1 ? one : try measureBatch(model, context: prompt, batch: t, runs: runs, pool: .shared)
+        rows.append((t, seconds))
+        printError("  \(t) tokens: \(String(format: "%.2f", seconds * 1e3)) ms")
+    }
+    if args.has("json") {
+        printJSON(.object([("threads", .int(ParallelFor.shared.threadCount)), ("context", .int(promptLength)),
+                           ("passes", .array(rows.map { .object([("tokens", .int($0.0)), ("seconds", .double($0.1)),
+                                                                 ("cost_ratio", .double($0.1 / one))]) }))]))
+    } else {
+        print("tokens   ms/pass   cost / 1-token step   ms per extra token")
+        for (t, s) in rows {
+            let extra = t > 1 ? String(format: "%8.3f", (s - one) * 1e3 / Double(t - 1)) : "       -"
+            print(String(format: "%6d  %8.2f  %20.2f×  ", t, s * 1e3, s / one) + extra)
         }
     }
 }

@@ -5,7 +5,7 @@ import Tokenization
 import Transformer
 import Decoding
 
-let commonValueOptions: Set<String> = ["model", "threads"]
+let commonValueOptions: Set<String> = ["model", "threads", "weights"]
 
 /// Applies `--threads` (default: all cores) to the shared pool.
 func configureThreads(_ args: Arguments) throws {
@@ -16,7 +16,11 @@ func configureThreads(_ args: Arguments) throws {
 func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
     let name = args.string("model") ?? ModelStore.defaultModelName
     let path = try ModelStore.resolve(name, log: { printError($0) })
-    return try ModelStore.load(path: path)
+    let weights = args.string("weights") ?? "native"
+    guard weights == "native" || weights == "f32" else {
+        throw CLIError("--weights must be native (keep the file's quantized blocks) or f32 (dequantize at load), not '\(weights)'")
+    }
+    return try ModelStore.load(path: path, float32Weights: weights == "f32")
 }
 
 func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> BPETokenizer {

@@ -35,3 +35,26 @@ final class RealModelInvarianceTests: XCTestCase {
         withExtendedLifetime(full) {}  // keeps the memory-mapped file that `model`'s matrices read
     }
 }
+
+/// `--weights f32`: dequantizing every matrix at load is exact, so the logits equal the native
+/// Q4_1/Q8_0 kernels' bit for bit.
+final class Float32WeightsTests: XCTestCase {
+    func testFloat32WeightsGiveBitIdenticalLogits() throws {
+        guard let path = ModelFixtures.realModel else {
+            throw XCTSkip("SmolLM2-135M-Instruct.Q4_1.gguf not found (set TOUCHSTONE_MODEL or fetch it into ~/.cache/touchstone)")
+        }
+        #if DEBUG
+        throw XCTSkip("a full 30-layer pass on unoptimized kernels is too slow; run with -c release")
+        #else
+        let file = try GGUFFile(path: path)
+        let native = try LlamaModel(gguf: file)
+        let dense = try LlamaModel(gguf: file, float32Weights: true)
+        XCTAssertEqual(dense.layers[0].wq.encoding, .f32)
+        XCTAssertEqual(native.layers[0].wq.encoding, .q4_1)
+        let prompt = [1, 9690, 198, 2683, 359]
+        let a = try native.forward(tokens: prompt, cache: KVCache(configuration: native.configuration, initialCapacity: 8), logitRows: .all)
+        let b = try dense.forward(tokens: prompt, cache: KVCache(configuration: dense.configuration, initialCapacity: 8), logitRows: .all)
+        assertBitIdentical(a.logits, b.logits, "native vs float32 weights")
+        #endif
+    }
+}
