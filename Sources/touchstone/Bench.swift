@@ -97,9 +97,9 @@ func measureBatch(_ model: LlamaModel, context: [Int], batch: Int, runs: Int, po
 func benchCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "bench", raw,
                              valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file", "questions",
-                                                                     "per-category", "max-new-tokens", "methods", "categories", "draft-layers",
+                                                                     "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
-                                                                     "tree-nodes", "window-size", "ngram-size", "guess-set-size"]),
+                                                                     "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size"]),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if args.has("tokenizer") { return try benchTokenizer(args) }

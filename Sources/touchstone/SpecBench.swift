@@ -71,6 +71,7 @@ func benchSpecBench(_ args: Arguments) throws {
         throw CLIError("--spec-bench needs --questions FILE (Spec-Bench question.jsonl)")
     }
     let perCategory = try args.int("per-category", default: 2, range: 1...10_000)!
+    let skip = try args.int("skip-per-category", default: 0, range: 0...10_000)!
     let maxNew = try args.int("max-new-tokens", default: 128, range: 1...4096)!
     let loaded = try loadModel(args)
     let tokenizer = try requireTokenizer(loaded)
@@ -82,7 +83,7 @@ func benchSpecBench(_ args: Arguments) throws {
         let wanted = only.split(separator: ",").map(String.init)
         categories = categories.filter { wanted.contains($0) }
     }
-    questions = categories.flatMap { c in questions.filter { $0.category == c }.prefix(perCategory) }
+    questions = categories.flatMap { c in questions.filter { $0.category == c }.dropFirst(skip).prefix(perCategory) }
     let stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: loaded.endOfSequenceIDs)
 
     struct Totals { var tokens = 0; var seconds = 0.0; var decodeSeconds = 0.0; var steps = 0; var stepTokens = 0; var mismatches = 0 }

@@ -14,7 +14,7 @@ let processorOptions: Set<String> = [
 
 /// Strategy options of `generate`.
 let strategyOptions: Set<String> = [
-    "seed", "tree", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
+    "seed", "tree", "tree-shape", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
     "penalty-alpha", "dola-layers", "draft-model", "draft-layers", "num-assistant-tokens", "prompt-lookup-num-tokens",
     "max-matching-ngram-size",
 ]
@@ -222,10 +222,11 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
     case "token-recycling":
         try requireGreedyOnly()
         if !processors.isEmpty { throw CLIError("token recycling verifies plain greedy; logits processors are not supported with it") }
-        let nodes = try args.int("tree", default: 80, range: 1...TokenRecyclingTree.reference.count)!
-        extra.append(("tree_nodes", .int(nodes)))
-        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, treeNodes: nodes)
-        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: nodes, stopping: stopping,
+        let tree = try tokenRecyclingTree(args, nodesOption: "tree")
+        extra.append(("tree_nodes", .int(tree.count)))
+        extra.append(("tree_shape", .string(args.string("tree-shape") ?? "reference")))
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: tree)
+        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count, stopping: stopping,
                                                  traceTopK: traceTopK, onToken: onToken), nil, extra)
     case "aded":
         try requireGreedyOnly()

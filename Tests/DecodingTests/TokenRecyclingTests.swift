@@ -183,6 +183,48 @@ final class TokenRecyclingTests: XCTestCase {
         }
     }
 
+    func testCompactTemplatesAreValidSubtreesOfTheReference() throws {
+        let reference = Set(TokenRecyclingTree.reference.paths)
+        for n in 1...80 {
+            let tree = TokenRecyclingTree.compact(nodes: n)
+            XCTAssertEqual(tree.count, n)
+            XCTAssertTrue(Set(tree.paths).isSubset(of: reference), "nodes=\(n)")
+            // Parents precede children (init(paths:) would throw otherwise) and every prefix of the
+            // order is a template, so the n-node tree contains the (n-1)-node one.
+            XCTAssertNoThrow(try TokenRecyclingTree(paths: tree.paths))
+            if n > 1 { XCTAssertTrue(Set(TokenRecyclingTree.compact(nodes: n - 1).paths).isSubset(of: Set(tree.paths))) }
+        }
+        XCTAssertEqual(Set(TokenRecyclingTree.compact(nodes: 80).paths), reference)
+    }
+
+    func testCompactTreesEqualGreedyAndNodeHitsCountAcceptedDrafts() throws {
+        for preset in SyntheticModels.presets {
+            let model = try SyntheticModels.model(preset)
+            let prompt = [40, 41, 40, 41, 40, 41]
+            let reference = try greedy(model, prompt, 48)
+            for nodes in [1, 3, 6, 16] {
+                var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: .compact(nodes: nodes))
+                var accepted = 0, steps = 0
+                for _ in 0..<2 {  // the second run is hot
+                    let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: nodes,
+                                                             stopping: StoppingCriteria(maxNewTokens: 48))
+                    XCTAssertEqual(g.outputIDs, reference.outputIDs, "\(preset.name) compact nodes=\(nodes)")
+                    accepted += g.statistics.acceptedDraftTokens
+                    steps += g.statistics.verificationSteps
+                }
+                XCTAssertEqual(drafter.nodeHits.reduce(0, +), accepted)
+                XCTAssertEqual(drafter.observedSteps, steps)
+                // A node is accepted only when its parent is.
+                for (i, parent) in drafter.tree.parents.enumerated() where parent >= 0 {
+                    XCTAssertLessThanOrEqual(drafter.nodeHits[i], drafter.nodeHits[parent])
+                }
+                drafter.reset()
+                XCTAssertEqual(drafter.nodeHits.reduce(0, +), 0)
+                XCTAssertEqual(drafter.observedSteps, 0)
+            }
+        }
+    }
+
     func testEndOfSequenceAndContextLimitStillMatchGreedy() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyB)  // context 128
         let v = model.configuration.vocabularySize

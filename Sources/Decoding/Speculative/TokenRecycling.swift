@@ -40,6 +40,11 @@ public struct TokenRecyclingDrafter: Drafter {
     public var forwardPasses: Int { 0 }
     /// Pool used for the per-row top-k of the matrix update.
     public var pool: ParallelFor
+    /// How many verification steps accepted each template node (index = node), counted since
+    /// creation or `reset()`: the statistics behind `TokenRecyclingTree.compact(nodes:)`.
+    public private(set) var nodeHits: [Int]
+    /// Verification steps observed (the denominator of `nodeHits`).
+    public private(set) var observedSteps = 0
 
     /// - Parameters:
     ///   - vocabularySize: the target's vocabulary size `V`.
@@ -54,6 +59,7 @@ public struct TokenRecyclingDrafter: Drafter {
         self.tree = tree
         self.adjacency = [Int32](repeating: 0, count: vocabularySize * candidatesPerToken)
         self.pool = pool
+        self.nodeHits = [Int](repeating: 0, count: tree.count)
     }
 
     /// The reference template cut to its first `treeNodes` nodes (breadth-first order; 80 = all).
@@ -65,6 +71,8 @@ public struct TokenRecyclingDrafter: Drafter {
     /// Forgets everything learned: every row back to all zeros (the reference's initial state).
     public mutating func reset() {
         for i in adjacency.indices { adjacency[i] = 0 }
+        for i in nodeHits.indices { nodeHits[i] = 0 }
+        observedSteps = 0
     }
 
     /// Row `A[token]`: the candidates after `token`, best first.
@@ -105,6 +113,8 @@ public struct TokenRecyclingDrafter: Drafter {
 
     public mutating func observe(sequence: [Int], draft: DraftTree, result: VerificationResult) {
         guard let root = sequence.last else { return }
+        observedSteps += 1
+        for node in result.acceptedNodes where node < nodeHits.count { nodeHits[node] += 1 }
         update(rowTokens: [root] + draft.tokens, logits: result.logits)
     }
 
