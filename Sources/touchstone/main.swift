@@ -28,8 +28,8 @@ Common options:
                 name (smollm2-135m, the default; fetched into $TOUCHSTONE_CACHE or
                 ~/.cache/touchstone on first use)
   --threads T   worker threads (default: all cores); results do not depend on it
-  --weights W   native (default: keep a GGUF's Q4_1/Q8_0 blocks, decoded in the kernels) or f32
-                (dequantize at load; exact, identical logits, memory-bound passes)
+  --weights W   commands that run the model: native (default: keep a GGUF's Q4_1/Q8_0 blocks,
+                decoded in the kernels) or f32 (dequantize at load; exact, identical logits)
   --json        print one JSON document to stdout
 """
 
@@ -50,7 +50,8 @@ let commandHelp: [String: String] = [
           contrastive: --penalty-alpha A --top-k K (4).  dola: --dola-layers high|low|0,2,4 (high)
           speculative: --draft-layers N | --draft-model M, --num-assistant-tokens K (5); add --seed N (and processor
             options) for stochastic speculative sampling; --vocab-trim K --vocab-table FILE trims the draft's head
-          token-recycling: --tree NODES (80).  aded: --seed N (0) --tree NODES (64).
+          token-recycling: --tree NODES (80) --tree-shape reference|compact (compact: the NODES most-accepted
+            nodes of the reference tree).  aded: --seed N (0) --tree NODES (64).
           lookahead: --window-size W --ngram-size N --guess-set-size G
           prompt-lookup: --prompt-lookup-num-tokens (10) --max-matching-ngram-size (2)
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
@@ -63,7 +64,7 @@ let commandHelp: [String: String] = [
     "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
     "fixtures": "touchstone fixtures [--dir Fixtures] [--check] [--only SUBSTRING] [--skip-real-model]\n  Runs every catalogued fixture (synthetic models and SmolLM2) and writes Fixtures/golden/<model>/<name>.json,\n  showing progress on stderr. --check writes nothing and exits 1 when any fixture would change.",
     "verify": "touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]\n  Compares a candidate (at least {\"output_ids\":[…]}, optionally \"trace\" steps with \"token\", \"logit\", \"top\")\n  with a fixture: tokens exactly, logits within the fixture's tolerance. At the first divergence it prints the\n  step, both tokens and the reference's top-2 margin. Exit 0 when they match, 1 otherwise.",
-    "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--json]\n  Cost of one verification pass of T = 1…81 tokens (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread).\ntouchstone bench --spec-bench --questions question.jsonl [--per-category N (2)] [--max-new-tokens N (128)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--json] [method options]\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.",
+    "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--json]\n  Cost of one verification pass of T = 1…81 tokens (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread).\ntouchstone bench --spec-bench --questions question.jsonl [--per-category N (2)] [--max-new-tokens N (128)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--skip-per-category K] [--json]\n                 [method options: --tree-nodes N --tree-shape reference|compact --tree-stats FILE …]\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.",
 ]
 
 func main() -> Int32 {

@@ -86,6 +86,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(doc2["output_ids"] as? [Int], output)
     }
 
+    func testCompactTokenRecyclingTreeMatchesGreedyAndBadTreeShapeOrWeightsAreUsageErrors() throws {
+        guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
+        let base = ["generate", "--model", tinyModel, "--prompt-ids", "5,6,5,6,5", "--max-new-tokens", "12", "--json", "--ignore-eos"]
+        let greedy = try run(base)
+        XCTAssertEqual(greedy.status, 0, greedy.stderr)
+        let recycled = try run(base + ["--strategy", "token-recycling", "--tree-shape", "compact", "--tree", "2"])
+        XCTAssertEqual(recycled.status, 0, recycled.stderr)
+        let g = try XCTUnwrap(JSONSerialization.jsonObject(with: greedy.stdoutData) as? [String: Any])
+        let t = try XCTUnwrap(JSONSerialization.jsonObject(with: recycled.stdoutData) as? [String: Any])
+        XCTAssertEqual(t["output_ids"] as? [Int], g["output_ids"] as? [Int])
+        let stats = try XCTUnwrap(t["stats"] as? [String: Any])
+        XCTAssertEqual(stats["tree_nodes"] as? Int, 2)
+        XCTAssertEqual(stats["tree_shape"] as? String, "compact")
+        let badShape = try run(base + ["--strategy", "token-recycling", "--tree-shape", "bushy"])
+        XCTAssertEqual(badShape.status, 2)
+        XCTAssertTrue(badShape.stderr.contains("--tree-shape must be reference"), badShape.stderr)
+        let badWeights = try run(base + ["--weights", "f16"])
+        XCTAssertEqual(badWeights.status, 2)
+        XCTAssertTrue(badWeights.stderr.contains("--weights must be native"), badWeights.stderr)
+    }
+
     func testLogitsFileHasPositionsTimesVocabFloatsAndTheLastRowMatchesGreedy() throws {
         guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-logits-\(getpid()).f32")
