@@ -94,6 +94,17 @@ public struct StoppingCriteria: Sendable {
         self.decode = decode
     }
 
+    /// Why generation must stop now that `output` (the generated tokens, newest last) is what it
+    /// is, or nil to go on. Checked in this order: the newest token is an end-of-sequence id, the
+    /// text contains a stop string, `maxNewTokens` tokens exist. Every strategy loop except the
+    /// beam searches (which finish hypotheses instead) asks this after each emitted token.
+    public func stopReason(after output: [Int]) -> StopReason? {
+        if let last = output.last, endOfSequenceIDs.contains(last) { return .endOfSequence }
+        if hitsStopString(output) { return .stopString }
+        if output.count >= maxNewTokens { return .maxNewTokens }
+        return nil
+    }
+
     /// Whether the generated tokens' text contains a stop string. Only the text that the last
     /// token could have completed is searched (the tail as long as the longest stop string plus
     /// the last token's text), so a stop string is reported at the first token that completes it.

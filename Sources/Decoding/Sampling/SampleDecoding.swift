@@ -40,9 +40,7 @@ public enum SampleDecoding {
             ids.append(step.token)
             trace.append(step)
             onToken?(step.token)
-            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; break }
-            if stopping.hitsStopString(output) { stop = .stopString; break }
-            if output.count >= stopping.maxNewTokens { break }
+            if let reason = stopping.stopReason(after: output) { stop = reason; break }
             if cache.length >= c.contextLength { stop = .contextLimit; break }
             result = try model.forward(tokens: [step.token], cache: cache, logitRows: .last, pool: pool)
             stats.forwardPasses += 1

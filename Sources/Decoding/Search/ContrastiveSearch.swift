@@ -153,8 +153,7 @@ public enum ContrastiveSearch {
             ids.append(token)
             output.append(token)
             onToken?(token)
-            if stopping.endOfSequenceIDs.contains(token) { stop = .endOfSequence; break }
-            if stopping.hitsStopString(output) { stop = .stopString; break }
+            if let reason = stopping.stopReason(after: output) { stop = reason; break }
         }
         stats.decodeSeconds = monotonicSeconds() - start
         return (Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats), steps)

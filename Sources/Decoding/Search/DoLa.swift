@@ -164,9 +164,7 @@ public enum DoLa {
             ids.append(token)
             output.append(token)
             onToken?(token)
-            if stopping.endOfSequenceIDs.contains(token) { stop = .endOfSequence; break }
-            if stopping.hitsStopString(output) { stop = .stopString; break }
-            if output.count >= stopping.maxNewTokens { break }
+            if let reason = stopping.stopReason(after: output) { stop = reason; break }
             if cache.length >= c.contextLength { stop = .contextLimit; break }
             result = try model.forward(tokens: [token], cache: cache, logitRows: .last, tapLayers: true, pool: pool)
             stats.forwardPasses += 1

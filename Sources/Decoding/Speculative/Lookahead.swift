@@ -115,13 +115,11 @@ public enum LookaheadDecoding {
             output.append(step.token)
             trace.append(step)
             onToken?(step.token)
-            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; return false }
-            if stopping.hitsStopString(output) { stop = .stopString; return false }
+            if let reason = stopping.stopReason(after: output) { stop = reason; return false }
             if poolFromPrompt {
                 let sequence = prompt + output
                 if sequence.count >= N { ngrams.insert(key: sequence[sequence.count - N], continuation: Array(sequence.suffix(N - 1))) }
             }
-            if output.count >= stopping.maxNewTokens { stop = .maxNewTokens; return false }
             return true
         }
 

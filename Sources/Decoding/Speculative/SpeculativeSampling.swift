@@ -119,9 +119,7 @@ public enum SpeculativeSampling {
             output.append(step.token)
             trace.append(step)
             onToken?(step.token)
-            if stopping.endOfSequenceIDs.contains(step.token) { stop = .endOfSequence; return false }
-            if stopping.hitsStopString(output) { stop = .stopString; return false }
-            if output.count >= stopping.maxNewTokens { stop = .maxNewTokens; return false }
+            if let reason = stopping.stopReason(after: output) { stop = reason; return false }
             return true
         }
         func context(_ ids: [Int]) -> ProcessorContext { ProcessorContext(inputIDs: ids, promptLength: prompt.count) }
