@@ -22,4 +22,21 @@ struct DraftCachePrefix {
 
     /// Records one more token fed to the cache.
     mutating func append(_ token: Int) { tokens.append(token) }
+
+    /// The greedy chain a draft model proposes after `sequence`: `next(tokens)` feeds `tokens` to
+    /// `cache` and returns the draft's choice after them. The unseen tail of `sequence` is fed
+    /// first, then each drafted token but the last, so `count` tokens take `count` passes.
+    /// Returns the chain and the number of passes made.
+    mutating func draftChain(after sequence: [Int], count: Int, cache: KVCache,
+                             next: ([Int]) throws -> Int) rethrows -> (chain: [Int], passes: Int) {
+        var chain = [try next(tokensToFeed(for: sequence, cache: cache))]
+        var passes = 1
+        while chain.count < count {
+            let fed = chain[chain.count - 1]
+            chain.append(try next([fed]))
+            passes += 1
+            append(fed)
+        }
+        return (chain, passes)
+    }
 }

@@ -27,17 +27,12 @@ public struct DraftModelDrafter: Drafter {
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
         let want = min(numTokens, maxTokens, model.configuration.contextLength - sequence.count)
         if want <= 0 { return .empty }
-        var result = try model.forward(tokens: cached.tokensToFeed(for: sequence, cache: cache), cache: cache, logitRows: .last, pool: pool)
-        forwardPasses += 1
-        var drafted: [Int] = []
-        while true {
-            let token = result.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
-            drafted.append(token)
-            if drafted.count == want { break }
-            result = try model.forward(tokens: [token], cache: cache, logitRows: .last, pool: pool)
-            forwardPasses += 1
-            cached.append(token)
+        let model = self.model, cache = self.cache, pool = self.pool
+        let (chain, passes) = try cached.draftChain(after: sequence, count: want, cache: cache) { tokens in
+            let result = try model.forward(tokens: tokens, cache: cache, logitRows: .last, pool: pool)
+            return result.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
         }
-        return DraftTree(chain: drafted)
+        forwardPasses += passes
+        return DraftTree(chain: chain)
     }
 }

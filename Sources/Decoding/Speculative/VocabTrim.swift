@@ -194,18 +194,12 @@ public struct VocabTrimDrafter: Drafter {
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
         let want = min(numTokens, maxTokens, draft.configuration.contextLength - sequence.count)
         if want <= 0 { return .empty }
-        var z = try draft.trimmedLogits(after: cached.tokensToFeed(for: sequence, cache: cache), cache: cache, pool: pool)
-        forwardPasses += 1
-        var drafted: [Int] = []
-        while true {
-            let index = z.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
-            let token = draft.trim.keep[index]
-            drafted.append(token)
-            if drafted.count == want { break }
-            z = try draft.trimmedLogits(after: [token], cache: cache, pool: pool)
-            forwardPasses += 1
-            cached.append(token)
+        let draft = self.draft, cache = self.cache, pool = self.pool
+        let (chain, passes) = try cached.draftChain(after: sequence, count: want, cache: cache) { tokens in
+            let z = try draft.trimmedLogits(after: tokens, cache: cache, pool: pool)
+            return draft.trim.keep[z.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }]
         }
-        return DraftTree(chain: drafted)
+        forwardPasses += passes
+        return DraftTree(chain: chain)
     }
 }
