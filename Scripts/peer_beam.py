@@ -11,14 +11,14 @@ part only, cut after the first EOS — transformers pads shorter rows) and `sequ
 Development tool only: nothing in `swift build` / `swift test` runs it.
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from peer_common import DEFAULT_MODEL, load_peer
 
 MAX_NEW_TOKENS = 24
 
@@ -45,25 +45,13 @@ CASES = [
 ]
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default=os.path.expanduser("~/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Fixtures", "peer", "beam", "beam.json"))
     args = parser.parse_args()
-    directory, name = os.path.split(os.path.abspath(args.model))
     torch.manual_seed(0)
-    torch.set_num_threads(2)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
-    model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    tokenizer, model, name, digest = load_peer(args.model, threads=2)
     gen = model.generation_config
     eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
     pad = gen.pad_token_id
@@ -103,7 +91,7 @@ def main():
         description="Hugging Face transformers beam / group beam search on SmolLM2-135M-Instruct (Float32); "
                     "sequences are the generated ids only, cut after the first EOS.",
         transformers_version=transformers.__version__, torch_version=torch.__version__,
-        model=dict(file=name, sha256=sha256(args.model)),
+        model=dict(file=name, sha256=digest),
         eos_token_ids=eos, pad_token_id=pad, cases=cases)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

@@ -11,17 +11,15 @@ Writes Fixtures/peer/dola/reference.json.
 Usage: python3 Scripts/peer_dola.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 Needs: pip install torch transformers==4.52.4 gguf
 """
-import hashlib, json, os, sys
+import json, os, sys
 import torch
 import torch.nn.functional as F
 import transformers
 import transformers.generation.utils as gen_utils
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from peer_common import ROOT, DEFAULT_MODEL, load_peer
+
 OUT = os.path.join(ROOT, "Fixtures", "peer", "dola")
-DEFAULT = os.path.join(os.environ.get("TOUCHSTONE_CACHE", os.path.expanduser("~/.cache/touchstone")),
-                       "SmolLM2-135M-Instruct.Q4_1.gguf")
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea,",
@@ -52,13 +50,8 @@ def finite_or_none(x):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    directory, name = os.path.split(path)
-    torch.set_num_threads(int(os.environ.get("PEER_THREADS", "1")))
-    tok = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
-    model.eval()
+    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
+    tok, model, name, digest = load_peer(path, threads=int(os.environ.get("PEER_THREADS", "1")))
     eos = model.generation_config.eos_token_id
     eos_ids = sorted(eos if isinstance(eos, list) else ([] if eos is None else [eos]))
     gen_utils._dola_select_contrast = recording_select

@@ -18,16 +18,14 @@ processor to the logits perturbed by ±2e-4 (several seeds) and records `robust_
 Usage: python3 Scripts/peer_processors.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 Needs: pip install torch transformers==4.52.4 gguf
 """
-import hashlib, json, os, sys
+import json, os, sys
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation import logits_process as lp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from peer_common import ROOT, DEFAULT_MODEL, load_peer
+
 OUT = os.path.join(ROOT, "Fixtures", "peer", "processors")
-DEFAULT = os.path.join(os.environ.get("TOUCHSTONE_CACHE", os.path.expanduser("~/.cache/touchstone")),
-                       "SmolLM2-135M-Instruct.Q4_1.gguf")
 PROMPTS = [
     "The cat sat on the mat. The cat sat on the",
     "one two three, one two three, one two",
@@ -71,13 +69,8 @@ def apply(processors, input_ids, logits):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    directory, name = os.path.split(path)
-    torch.set_num_threads(2)
-    tok = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
-    model.eval()
+    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
+    tok, model, name, digest = load_peer(path, threads=2)
     eos = int(model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else model.config.eos_token_id[0])
     out = {"schema": 1, "generator": "Scripts/peer_processors.py",
            "transformers": transformers.__version__, "torch": torch.__version__,

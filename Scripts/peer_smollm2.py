@@ -12,16 +12,14 @@ Everything is summarised in Fixtures/peer/smollm2/reference.json.
 Usage: python3 Scripts/peer_smollm2.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 Needs: pip install torch transformers==4.52.4 gguf
 """
-import hashlib, json, os, sys
+import json, os, sys
 import numpy as np
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from peer_common import ROOT, DEFAULT_MODEL, load_peer
+
 OUT = os.path.join(ROOT, "Fixtures", "peer", "smollm2")
-DEFAULT = os.path.join(os.environ.get("TOUCHSTONE_CACHE", os.path.expanduser("~/.cache/touchstone")),
-                       "SmolLM2-135M-Instruct.Q4_1.gguf")
 PROMPTS = [
     "The capital of France is",
     "def fibonacci(n):\n    ",
@@ -33,13 +31,8 @@ NEW_TOKENS = 64
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    directory, name = os.path.split(path)
-    torch.set_num_threads(2)
-    tok = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
-    model.eval()
+    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
+    tok, model, name, digest = load_peer(path, threads=2)
     os.makedirs(OUT, exist_ok=True)
     entries = []
     for i, text in enumerate(PROMPTS):
