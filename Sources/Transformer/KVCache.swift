@@ -1,5 +1,9 @@
 /// The key/value cache of one sequence: per layer, keys and values of every cached token,
-/// `[slots, kvHeads * headDim]` each, in slot order.
+/// in tiles of 16 slots that never move when the cache grows. Keys are kept twice: rows
+/// `[slots, kvHeads * headDim]` (for slots scored one at a time) and key tiles
+/// `[slot / 16][kvHeads * headDim][slot % 16]` (16 slots scored with one contiguous vector per
+/// key dimension). Values are kept as value tiles `[slot / 16][kvHead][slot % 16][headDim]`, so
+/// one head's value rows are contiguous within a tile.
 ///
 /// A forward pass appends its tokens at slots `length..<length + T` and advances `length`.
 /// Speculative methods then either keep everything, `rollback(to:)` a shorter length, or
@@ -17,8 +21,25 @@ public final class KVCache {
     public private(set) var positions: [Int] = []
 
     var capacity: Int
+    /// Floats per head (`headDim`).
+    let headDimension: Int
     var keys: [UnsafeMutablePointer<Float>]
-    var values: [UnsafeMutablePointer<Float>]
+    /// Per layer, `valueTiles[l][valueIndex(slot, c)]` is value element `c` of `slot`.
+    var valueTiles: [UnsafeMutablePointer<Float>]
+    /// Per layer, `keyTiles[l][tileIndex(slot, c)] == keys[l][slot * rowWidth + c]`.
+    var keyTiles: [UnsafeMutablePointer<Float>]
+
+    /// Where dimension `c` of slot `slot` sits in a layer's key tiles.
+    @inline(__always) func tileIndex(_ slot: Int, _ c: Int) -> Int { (slot >> 4) * rowWidth * 16 + c * 16 + (slot & 15) }
+
+    /// Where value element `c` (head `c / headDim`, dimension `c % headDim`) of `slot` sits in a
+    /// layer's value tiles.
+    @inline(__always) func valueIndex(_ slot: Int, _ c: Int) -> Int {
+        (slot >> 4) * rowWidth * 16 + (c / headDimension) * 16 * headDimension + (slot & 15) * headDimension + c % headDimension
+    }
+
+    /// Floats allocated for the key tiles of `slots` slots (whole tiles).
+    private func tileFloats(_ slots: Int) -> Int { (slots + 15) / 16 * 16 * rowWidth }
 
     public init(configuration c: LlamaConfiguration, initialCapacity: Int = 256) {
         layerCount = c.layerCount
@@ -27,12 +48,16 @@ public final class KVCache {
         let slots = max(1, min(initialCapacity, c.contextLength))
         capacity = slots
         keys = (0..<c.layerCount).map { _ in .allocate(capacity: slots * c.kvHeadCount * c.headDimension) }
-        values = (0..<c.layerCount).map { _ in .allocate(capacity: slots * c.kvHeadCount * c.headDimension) }
+        headDimension = c.headDimension
+        let tileFloats = (slots + 15) / 16 * 16 * c.kvHeadCount * c.headDimension
+        keyTiles = (0..<c.layerCount).map { _ in .allocate(capacity: tileFloats) }
+        valueTiles = (0..<c.layerCount).map { _ in .allocate(capacity: tileFloats) }
     }
 
     deinit {
         for p in keys { p.deallocate() }
-        for p in values { p.deallocate() }
+        for p in valueTiles { p.deallocate() }
+        for p in keyTiles { p.deallocate() }
     }
 
     /// Makes room for `count` more slots (growing geometrically) and reserves them; returns the
@@ -45,12 +70,17 @@ public final class KVCache {
             while newCapacity < needed { newCapacity *= 2 }
             newCapacity = min(newCapacity, max(limit, needed))
             for l in 0..<layerCount {
+                let oldKeys = keys[l]
+                keys[l] = .allocate(capacity: newCapacity * rowWidth)
+                keys[l].update(from: oldKeys, count: length * rowWidth)
+                oldKeys.deallocate()
+                // Tiles do not move when the capacity grows.
                 for which in 0..<2 {
-                    let old = which == 0 ? keys[l] : values[l]
-                    let fresh = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * rowWidth)
-                    fresh.update(from: old, count: length * rowWidth)
+                    let old = which == 0 ? keyTiles[l] : valueTiles[l]
+                    let fresh = UnsafeMutablePointer<Float>.allocate(capacity: tileFloats(newCapacity))
+                    fresh.update(from: old, count: tileFloats(length))
                     old.deallocate()
-                    if which == 0 { keys[l] = fresh } else { values[l] = fresh }
+                    if which == 0 { keyTiles[l] = fresh } else { valueTiles[l] = fresh }
                 }
             }
             capacity = newCapacity
@@ -59,6 +89,19 @@ public final class KVCache {
         length = needed
         positions.append(contentsOf: newPositions)
         return first
+    }
+
+    /// Writes the keys and values of slots `first..<first + count` (rows of `rowWidth` floats)
+    /// for layer `l`, in both key layouts.
+    func store(layer l: Int, first: Int, count: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        (keys[l] + first * rowWidth).update(from: k, count: count * rowWidth)
+        let kt = keyTiles[l], vt = valueTiles[l]
+        for t in 0..<count {
+            for c in 0..<rowWidth {
+                kt[tileIndex(first + t, c)] = k[t * rowWidth + c]
+                vt[valueIndex(first + t, c)] = v[t * rowWidth + c]
+            }
+        }
     }
 
     /// Forgets every slot at or after `newLength`.
@@ -80,7 +123,11 @@ public final class KVCache {
         for (i, s) in slots.enumerated() where s != base + i {
             for l in 0..<layerCount {
                 (keys[l] + (base + i) * rowWidth).update(from: keys[l] + s * rowWidth, count: rowWidth)
-                (values[l] + (base + i) * rowWidth).update(from: values[l] + s * rowWidth, count: rowWidth)
+                let kt = keyTiles[l], vt = valueTiles[l]
+                for c in 0..<rowWidth {
+                    kt[tileIndex(base + i, c)] = kt[tileIndex(s, c)]
+                    vt[valueIndex(base + i, c)] = vt[valueIndex(s, c)]
+                }
             }
             positions[base + i] = positions[s]
         }

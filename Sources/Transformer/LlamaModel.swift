@@ -32,7 +32,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// When true, every matrix product uses the naive scalar reference path on one thread
     /// (`WeightMatrix.multiplyNaive`). Results are bit-identical; it exists to prove that and
-    /// to measure the fast kernels against it.
+    /// to measure the fast kernels against it. Attention then also scores every slot on its
+    /// own with `Kernels.dot` instead of 16 at a time from the cache's key tiles.
     public var useNaiveKernels = false
 
     public init(configuration: LlamaConfiguration, tokenEmbedding: WeightMatrix, layers: [Layer], outputNorm: [Float],

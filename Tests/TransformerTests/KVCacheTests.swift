@@ -49,4 +49,37 @@ final class KVCacheTests: XCTestCase {
             XCTAssertEqual($0 as? ModelError, .contextOverflow(needed: 257, limit: 256))
         }
     }
+
+    /// Attention scores whole 16-slot tiles from the cache's tiled copy of the keys; keep()
+    /// and growth must move that copy with the rows. A tree is verified across a tile boundary
+    /// in a cache that starts at 3 slots, a path whose slots move is kept, and decoding goes on
+    /// past two more boundaries; every step must equal the naive model (every slot scored on its
+    /// own) decoding the same tokens from scratch.
+    func testKeyTilesFollowKeepAndGrowthAndMatchPerSlotScoring() throws {
+        for preset in [SyntheticModels.tinyA, SyntheticModels.tinyB] {
+            let model = try SyntheticModels.model(preset)
+            let naive = try SyntheticModels.model(preset)
+            naive.useNaiveKernels = true
+            let c = model.configuration
+            let prefix = seededTokens(29, vocabularySize: c.vocabularySize, seed: 45)
+            let parents = BatchInvarianceTests.treeParents
+            let nodes = seededTokens(parents.count, vocabularySize: c.vocabularySize, seed: 46)
+            let next = seededTokens(20, vocabularySize: c.vocabularySize, seed: 47)
+            let accepted = BatchInvarianceTests.path(to: 6)  // slots 29 + [0, 3, 4, 6] → 29…32
+            let cache = KVCache(configuration: c, initialCapacity: 3)
+            _ = try model.forward(tokens: prefix, cache: cache, logitRows: .none)
+            let tree = try model.forward(tokens: nodes, mask: .tree(parents: parents), cache: cache, logitRows: .all)
+            cache.keep(slots: accepted.map { prefix.count + $0 }, after: prefix.count)
+            let continued = try model.decodeOneByOne(next, cache: cache)
+            let fromScratch = try naive.decodeOneByOne(prefix + accepted.map { nodes[$0] } + next, cache: KVCache(configuration: c))
+            for i in next.indices {
+                assertBitIdentical(continued[i], fromScratch[prefix.count + accepted.count + i], "\(model.origin) step \(i)")
+            }
+            // The tree's own rows against the naive model's tree pass.
+            let naiveCache = KVCache(configuration: c)
+            _ = try naive.forward(tokens: prefix, cache: naiveCache, logitRows: .none)
+            let naiveNodes = try naive.forward(tokens: nodes, mask: .tree(parents: parents), cache: naiveCache, logitRows: .all)
+            assertBitIdentical(tree.logits, naiveNodes.logits, "\(model.origin) tree")
+        }
+    }
 }

@@ -18,7 +18,8 @@ final class OddShapeTests: XCTestCase {
             let model = try SyntheticModels.model(configuration: c, seed: 9)
             let naive = try SyntheticModels.model(configuration: c, seed: 9)
             naive.useNaiveKernels = true
-            let prompt = seededTokens(13, vocabularySize: c.vocabularySize, seed: 60 + UInt64(n))
+            // 40 tokens: two whole 16-slot key tiles and a partial one.
+            let prompt = seededTokens(40, vocabularySize: c.vocabularySize, seed: 60 + UInt64(n))
             let one = ParallelFor(threadCount: 1), three = ParallelFor(threadCount: 3)
             defer { one.shutdown(); three.shutdown() }
             let prefill = try model.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .all, pool: three)
