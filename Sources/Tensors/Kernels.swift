@@ -132,8 +132,17 @@ public enum Kernels {
         // Keep a sorted buffer of the best k seen so far (insertion by binary search).
         var best: [(index: Int, value: Float)] = []
         best.reserveCapacity(k + 1)
-        for i in 0..<n {
+        var i = 0
+        while i < n {
+            // Once k entries are held, a later entry enters only if it is strictly greater than
+            // the k-th (an equal value has a larger index and loses the tie; NaN compares false):
+            // skip whole chunks of 16 that hold no such entry.
+            if best.count == k, i & 15 == 0, i + 16 <= n {
+                let chunk = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                if !any(chunk .> SIMD16(repeating: best[k - 1].value)) { i &+= 16; continue }
+            }
             let v = x[i]
+            defer { i &+= 1 }
             if v.isNaN { continue }
             if best.count == k, !before((i, v), best[k - 1]) { continue }
             var lo = 0, hi = best.count

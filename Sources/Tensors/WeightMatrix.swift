@@ -179,7 +179,7 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 
     /// `y = W x` for `tokens` input vectors at once: each block of a panel is decoded once into
-    /// a small scratch buffer and used for every token. `x`: `[tokens, columns]`, `y`: `[tokens, rows]`. Bit-identical to
+    /// a small scratch buffer and used for every token (eight at a time, then the rest in one group). `x`: `[tokens, columns]`, `y`: `[tokens, rows]`. Bit-identical to
     /// `multiplyNaive` for any `tokens` and any thread count.
     public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, pool: ParallelFor = .shared) {
         switch encoding {
@@ -229,12 +229,22 @@ public final class WeightMatrix: @unchecked Sendable {
                             w = UnsafePointer(decoded)
                         }
                         // … and use it for every token, carrying each token's sums across blocks.
+                        // Eight tokens at a time, then the rest in one group: a group's cost is
+                        // mostly its walk over the block, so 5 tokens as one group beat 4 + 1.
                         let xc = x + c0
                         var t = 0
                         while t + 8 <= tokens { accumulate8(w, n, xc + t * columns, columns, sums + t); t &+= 8 }
-                        if t + 4 <= tokens { accumulate4(w, n, xc + t * columns, columns, sums + t); t &+= 4 }
-                        if t + 2 <= tokens { accumulate2(w, n, xc + t * columns, columns, sums + t); t &+= 2 }
-                        if t < tokens { accumulate1(w, n, xc + t * columns, sums + t) }
+                        let xt = xc + t * columns, st = sums + t
+                        switch tokens - t {
+                        case 1: accumulate1(w, n, xt, st)
+                        case 2: accumulate2(w, n, xt, columns, st)
+                        case 3: accumulate(Three.self, w, n, xt, columns, st)
+                        case 4: accumulate4(w, n, xt, columns, st)
+                        case 5: accumulate(Five.self, w, n, xt, columns, st)
+                        case 6: accumulate(Six.self, w, n, xt, columns, st)
+                        case 7: accumulate(Seven.self, w, n, xt, columns, st)
+                        default: break
+                        }
                         c0 &+= n
                     }
                     let valid = min(16, rows - p * 16)
@@ -375,6 +385,43 @@ private func accumulate8(_ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: Unsaf
         s7 = s7 + v * SIMD16<Float>(repeating: x7[j])
     }
     sums[0] = s0; sums[1] = s1; sums[2] = s2; sums[3] = s3; sums[4] = s4; sums[5] = s5; sums[6] = s6; sums[7] = s7
+}
+
+/// A token count fixed at compile time: `accumulate(Three.self, …)` specializes to straight-line
+/// code for exactly three tokens (the `k > i` tests fold away).
+protocol TokenGroup { static var count: Int { get } }
+enum Three: TokenGroup { @inline(__always) static var count: Int { 3 } }
+enum Five: TokenGroup { @inline(__always) static var count: Int { 5 } }
+enum Six: TokenGroup { @inline(__always) static var count: Int { 6 } }
+enum Seven: TokenGroup { @inline(__always) static var count: Int { 7 } }
+
+/// The same walk as `accumulate8` for `G.count` (≤ 8) tokens.
+@inline(__always)
+private func accumulate<G: TokenGroup>(_ group: G.Type, _ w: UnsafePointer<SIMD16<Float>>, _ n: Int, _ x: UnsafePointer<Float>, _ stride: Int, _ sums: UnsafeMutablePointer<SIMD16<Float>>) {
+    let k = G.count
+    let zero = SIMD16<Float>()
+    var s0 = sums[0]
+    var s1 = k > 1 ? sums[1] : zero, s2 = k > 2 ? sums[2] : zero, s3 = k > 3 ? sums[3] : zero
+    var s4 = k > 4 ? sums[4] : zero, s5 = k > 5 ? sums[5] : zero, s6 = k > 6 ? sums[6] : zero, s7 = k > 7 ? sums[7] : zero
+    for j in 0..<n {
+        let v = w[j]
+        s0 = s0 + v * SIMD16<Float>(repeating: x[j])
+        if k > 1 { s1 = s1 + v * SIMD16<Float>(repeating: x[stride + j]) }
+        if k > 2 { s2 = s2 + v * SIMD16<Float>(repeating: x[2 * stride + j]) }
+        if k > 3 { s3 = s3 + v * SIMD16<Float>(repeating: x[3 * stride + j]) }
+        if k > 4 { s4 = s4 + v * SIMD16<Float>(repeating: x[4 * stride + j]) }
+        if k > 5 { s5 = s5 + v * SIMD16<Float>(repeating: x[5 * stride + j]) }
+        if k > 6 { s6 = s6 + v * SIMD16<Float>(repeating: x[6 * stride + j]) }
+        if k > 7 { s7 = s7 + v * SIMD16<Float>(repeating: x[7 * stride + j]) }
+    }
+    sums[0] = s0
+    if k > 1 { sums[1] = s1 }
+    if k > 2 { sums[2] = s2 }
+    if k > 3 { sums[3] = s3 }
+    if k > 4 { sums[4] = s4 }
+    if k > 5 { sums[5] = s5 }
+    if k > 6 { sums[6] = s6 }
+    if k > 7 { sums[7] = s7 }
 }
 
 /// IEEE binary16 → binary32, exact (subnormals, infinities and NaN payloads preserved).

@@ -180,7 +180,7 @@ final class VectorKernelTests: XCTestCase {
         var rng = Xoshiro256StarStar(seed: 0x70B)
         let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0]
         var smallPathCases = 0, sortPathCases = 0
-        for n in [0, 1, 7, 8, 9, 100, 1000] {
+        for n in [0, 1, 7, 8, 9, 100, 1000, 4099] {
             for trial in 0..<3 {
                 let x: [Float] = (0..<n).map { _ in
                     switch rng.next() % 16 {

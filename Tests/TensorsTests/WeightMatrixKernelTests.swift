@@ -8,7 +8,7 @@ final class WeightMatrixKernelTests: XCTestCase {
     static let rowCounts = [1, 7, 13, 16, 17, 31, 33, 1025]
     static let f32Columns = [1, 7, 13, 31, 1025]
     static let quantizedColumns = [32, 64, 96, 1024]
-    static let tokenCounts = [1, 2, 3, 4, 5, 7, 8, 9, 13, 17]
+    static let tokenCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17]  // every group size 1…8, and 8 + 1, 8 + 5, 8 + 8 + 1
     static let maxTokens = 17
 
     /// Token counts tried for a shape. Debug builds run SIMD code slowly, so the full list is
