@@ -33,10 +33,12 @@ func specBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [SpecBench
     guard let list = args.string("methods") else { return all }
     var chosen: [SpecBenchMethod] = []
     for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-        guard let m = all.first(where: { $0.name == name }) else {
+        // A base name also selects its variants (`token-recycling` → `token-recycling@4`, …).
+        let matching = all.filter { $0.name == name || $0.name.hasPrefix(name + "@") }
+        guard !matching.isEmpty else {
             throw CLIError("unknown method '\(name)' in --methods; available: \(all.map(\.name).joined(separator: ", "))")
         }
-        chosen.append(m)
+        chosen.append(contentsOf: matching)
     }
     if chosen.first?.name != "greedy" { chosen.insert(all[0], at: 0) }  // the baseline always runs
     return chosen

@@ -107,6 +107,39 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(badWeights.stderr.contains("--weights must be native"), badWeights.stderr)
     }
 
+    func testSpecBenchComparesSeveralTokenRecyclingTreesInOneRun() throws {
+        let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
+            ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("SmolLM2 not fetched") }
+        let questions = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-cli-questions-\(getpid()).jsonl")
+        defer { try? FileManager.default.removeItem(at: questions) }
+        try """
+        {"question_id": 1, "category": "writing", "turns": ["Write one sentence about the sea."]}
+        {"question_id": 2, "category": "math", "turns": ["What is 12 times 12?"]}
+
+        """.write(to: questions, atomically: true, encoding: .utf8)
+        let base = ["bench", "--spec-bench", "--model", model, "--questions", questions.path, "--per-category", "1",
+                    "--max-new-tokens", "12", "--methods", "greedy,token-recycling", "--json"]
+        let r = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+        let categories = try XCTUnwrap(doc["categories"] as? [String: Any])
+        for category in ["writing", "math"] {
+            let methods = try XCTUnwrap(categories[category] as? [String: Any], category)
+            XCTAssertEqual(Set(methods.keys), ["greedy", "token-recycling@1-compact", "token-recycling@3"])
+            for (name, value) in methods {
+                let row = try XCTUnwrap(value as? [String: Any])
+                XCTAssertEqual(row["identical_to_greedy"] as? Bool, true, "\(category) \(name)")
+            }
+        }
+        let mismatched = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"])
+        XCTAssertEqual(mismatched.status, 2)
+        XCTAssertTrue(mismatched.stderr.contains("--tree-shape needs one shape, or one per --tree-nodes value"), mismatched.stderr)
+        let badSize = try run(base + ["--tree-nodes", "1,81"])
+        XCTAssertEqual(badSize.status, 2)
+        XCTAssertTrue(badSize.stderr.contains("--tree-nodes must be a node count in 1…80"), badSize.stderr)
+    }
+
     func testLogitsFileHasPositionsTimesVocabFloatsAndTheLastRowMatchesGreedy() throws {
         guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-logits-\(getpid()).f32")
