@@ -55,7 +55,7 @@ public enum GreedyDecoding {
     /// The greedy choice over one row of logits, with its trace entry.
     public static func select(logits: UnsafePointer<Float>, count: Int, topK: Int) -> TraceStep {
         let token = Kernels.argmax(logits, count: count)
-        let top = Kernels.topK(logits, count: count, k: max(topK, 2)).prefix(max(topK, 0)).map { TraceStep.TopEntry(id: $0.index, logit: $0.value) }
+        let top = topK <= 0 ? [] : Kernels.topK(logits, count: count, k: max(topK, 2)).prefix(topK).map { TraceStep.TopEntry(id: $0.index, logit: $0.value) }
         return TraceStep(token: token, logit: logits[token], topLogits: Array(top))
     }
 }

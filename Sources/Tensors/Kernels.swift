@@ -102,6 +102,30 @@ public enum Kernels {
     /// chosen; if all entries are NaN (or `n == 0`) the result is 0.
     @inlinable
     public static func argmax(_ x: UnsafePointer<Float>, count n: Int) -> Int {
+        // Vector path: the largest non-NaN value (NaN never compares greater), then the first
+        // index holding a value equal to it (-0 == +0, as in the scalar comparison below).
+        if n >= 32 {
+            let raw = UnsafeRawPointer(x)
+            var lanes = SIMD16<Float>(repeating: -.infinity)
+            var i = 0
+            while i + 16 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                lanes.replace(with: v, where: v .> lanes)
+                i += 16
+            }
+            var m = lanes.max()
+            while i < n { if x[i] > m { m = x[i] }; i += 1 }
+            if m > -.infinity {  // otherwise all NaN or -inf: the scalar loop decides
+                i = 0
+                let mv = SIMD16<Float>(repeating: m)
+                while i + 16 <= n {
+                    if any(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .== mv) { break }
+                    i += 16
+                }
+                while x[i] != m { i += 1 }
+                return i
+            }
+        }
         var best = 0
         var bestValue = -Float.infinity
         var found = false
