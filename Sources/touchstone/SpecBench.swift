@@ -160,15 +160,16 @@ func benchSpecBench(_ args: Arguments) throws {
         return
     }
     print("Spec-Bench: \(questions.count) questions (first turn, ChatML, greedy), up to \(maxNew) new tokens, \(ParallelFor.shared.threadCount) threads")
+    let nameWidth = max(16, methods.map(\.name.count).max() ?? 0)
     for c in categories + ["overall"] {
         let table = c == "overall" ? overall : (totals[c] ?? [:])
         guard let base = table["greedy"] else { continue }
         print("\n\(c)")
-        print("  method              MAT   tokens/s  speedup   decode tok/s  decode speedup  identical")
+        print("  " + "method".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "    MAT   tokens/s  speedup   decode tok/s  decode speedup  identical")
         for m in methods {
             guard let t = table[m.name] else { continue }
             let r = row(t, baseline: base)
-            let name = m.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            let name = m.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             print("  " + name + String(format: " %6.2f  %9.1f  %6.2f×  %12.1f  %13.2f×  ", r.mat, r.tps, r.speedup, r.decodeTPS, r.decodeSpeedup)
                   + (t.mismatches == 0 ? "yes" : "NO (\(t.mismatches))"))
         }
