@@ -1,9 +1,9 @@
 /// The key/value cache of one sequence: per layer, keys and values of every cached token,
-/// in tiles of 16 slots that never move when the cache grows. Keys are kept twice: rows
-/// `[slots, kvHeads * headDim]` (for slots scored one at a time) and key tiles
+/// in tiles of 16 slots that never move when the cache grows. Key tiles are
 /// `[slot / 16][kvHeads * headDim][slot % 16]` (16 slots scored with one contiguous vector per
-/// key dimension). Values are kept as value tiles `[slot / 16][kvHead][slot % 16][headDim]`, so
-/// one head's value rows are contiguous within a tile.
+/// key dimension; one slot's key dimensions sit 16 floats apart). Value tiles are
+/// `[slot / 16][kvHead][slot % 16][headDim]`, so one head's value rows are contiguous within a
+/// tile.
 ///
 /// A forward pass appends its tokens at slots `length..<length + T` and advances `length`.
 /// Speculative methods then either keep everything, `rollback(to:)` a shorter length, or
@@ -23,11 +23,10 @@ public final class KVCache {
     var capacity: Int
     /// Floats per head (`headDim`).
     let headDimension: Int
-    var keys: [UnsafeMutablePointer<Float>]
+    /// Per layer, `keyTiles[l][tileIndex(slot, c)]` is key element `c` of `slot`.
+    var keyTiles: [UnsafeMutablePointer<Float>]
     /// Per layer, `valueTiles[l][valueIndex(slot, c)]` is value element `c` of `slot`.
     var valueTiles: [UnsafeMutablePointer<Float>]
-    /// Per layer, `keyTiles[l][tileIndex(slot, c)] == keys[l][slot * rowWidth + c]`.
-    var keyTiles: [UnsafeMutablePointer<Float>]
 
     /// Where dimension `c` of slot `slot` sits in a layer's key tiles.
     @inline(__always) func tileIndex(_ slot: Int, _ c: Int) -> Int { (slot >> 4) * rowWidth * 16 + c * 16 + (slot & 15) }
@@ -38,8 +37,8 @@ public final class KVCache {
         (slot >> 4) * rowWidth * 16 + (c / headDimension) * 16 * headDimension + (slot & 15) * headDimension + c % headDimension
     }
 
-    /// Floats allocated for the key tiles of `slots` slots (whole tiles).
-    private func tileFloats(_ slots: Int) -> Int { (slots + 15) / 16 * 16 * rowWidth }
+    /// Floats allocated per layer for the key (or value) tiles of `slots` slots (whole tiles).
+    private static func tileFloats(_ slots: Int, rowWidth: Int) -> Int { (slots + 15) / 16 * 16 * rowWidth }
 
     public init(configuration c: LlamaConfiguration, initialCapacity: Int = 256) {
         layerCount = c.layerCount
@@ -47,17 +46,15 @@ public final class KVCache {
         limit = c.contextLength
         let slots = max(1, min(initialCapacity, c.contextLength))
         capacity = slots
-        keys = (0..<c.layerCount).map { _ in .allocate(capacity: slots * c.kvHeadCount * c.headDimension) }
         headDimension = c.headDimension
-        let tileFloats = (slots + 15) / 16 * 16 * c.kvHeadCount * c.headDimension
+        let tileFloats = Self.tileFloats(slots, rowWidth: rowWidth)
         keyTiles = (0..<c.layerCount).map { _ in .allocate(capacity: tileFloats) }
         valueTiles = (0..<c.layerCount).map { _ in .allocate(capacity: tileFloats) }
     }
 
     deinit {
-        for p in keys { p.deallocate() }
-        for p in valueTiles { p.deallocate() }
         for p in keyTiles { p.deallocate() }
+        for p in valueTiles { p.deallocate() }
     }
 
     /// Makes room for `count` more slots (growing geometrically) and reserves them; returns the
@@ -70,15 +67,11 @@ public final class KVCache {
             while newCapacity < needed { newCapacity *= 2 }
             newCapacity = min(newCapacity, max(limit, needed))
             for l in 0..<layerCount {
-                let oldKeys = keys[l]
-                keys[l] = .allocate(capacity: newCapacity * rowWidth)
-                keys[l].update(from: oldKeys, count: length * rowWidth)
-                oldKeys.deallocate()
                 // Tiles do not move when the capacity grows.
                 for which in 0..<2 {
                     let old = which == 0 ? keyTiles[l] : valueTiles[l]
-                    let fresh = UnsafeMutablePointer<Float>.allocate(capacity: tileFloats(newCapacity))
-                    fresh.update(from: old, count: tileFloats(length))
+                    let fresh = UnsafeMutablePointer<Float>.allocate(capacity: Self.tileFloats(newCapacity, rowWidth: rowWidth))
+                    fresh.update(from: old, count: Self.tileFloats(length, rowWidth: rowWidth))
                     old.deallocate()
                     if which == 0 { keyTiles[l] = fresh } else { valueTiles[l] = fresh }
                 }
@@ -92,9 +85,8 @@ public final class KVCache {
     }
 
     /// Writes the keys and values of slots `first..<first + count` (rows of `rowWidth` floats)
-    /// for layer `l`, in both key layouts.
+    /// for layer `l` into the tiles.
     func store(layer l: Int, first: Int, count: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
-        (keys[l] + first * rowWidth).update(from: k, count: count * rowWidth)
         let kt = keyTiles[l], vt = valueTiles[l]
         for t in 0..<count {
             for c in 0..<rowWidth {
@@ -122,7 +114,6 @@ public final class KVCache {
         }
         for (i, s) in slots.enumerated() where s != base + i {
             for l in 0..<layerCount {
-                (keys[l] + (base + i) * rowWidth).update(from: keys[l] + s * rowWidth, count: rowWidth)
                 let kt = keyTiles[l], vt = valueTiles[l]
                 for c in 0..<rowWidth {
                     kt[tileIndex(base + i, c)] = kt[tileIndex(s, c)]

@@ -138,8 +138,8 @@ extension LlamaModel {
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in cache.store(layer: li, first: first, count: T, keys: kp.baseAddress!, values: vp.baseAddress!) }
             }
-            let keys = cache.keys[li], values = cache.valueTiles[li]
-            let keyTiles = cache.keyTiles[li], tiles = !useNaiveKernels  // naive: every slot scored alone
+            let keyTiles = cache.keyTiles[li], values = cache.valueTiles[li]
+            let tiles = !useNaiveKernels  // naive: every slot scored alone
 
             // Attention per (head, token):
             //   s_j = (q·K[slot_j]) * scale over visible slots j (in slot order)
@@ -155,11 +155,12 @@ extension LlamaModel {
                         let h = item / chunksPerHead
                         let t0 = (item % chunksPerHead) * tokensPerItem, t1 = min(T, t0 + tokensPerItem)
                         let kvOffset = (h / groupSize) * hd
-                        let headValues = values + (h / groupSize) * 16 * hd  // this head's rows in tile 0
+                        let headValues = values + cache.valueIndex(0, kvOffset)  // this head's rows in tile 0
                         var offsets: [Int] = [0]
                         for t in t0..<t1 { offsets.append(offsets.last! + visible[t].count) }
                         let scores = UnsafeMutablePointer<Float>.allocate(capacity: offsets.last!)
-                        defer { scores.deallocate() }
+                        let key = UnsafeMutablePointer<Float>.allocate(capacity: hd)  // one slot's key, gathered
+                        defer { scores.deallocate(); key.deallocate() }
                         @inline(__always) func query(_ t: Int) -> UnsafePointer<Float> { qBase + t * qWidth + h * hd }
                         @inline(__always) func scoresOf(_ t: Int) -> UnsafeMutablePointer<Float> { scores + offsets[t - t0] }
                         // Shared whole tiles: one key tile, every token.
@@ -172,7 +173,7 @@ extension LlamaModel {
                             }
                         }
                         // Each token's other slots: whole tiles where they fall, else one at a time
-                        // (same products, same order as `Kernels.dot`).
+                        // with `Kernels.dot` on the slot's key gathered from its tile.
                         let firstOwn = tiles ? sharedSlots / 16 * 16 : 0
                         for t in t0..<t1 {
                             let slots = visible[t], n = slots.count, out = scoresOf(t), qt = query(t)
@@ -182,7 +183,9 @@ extension LlamaModel {
                                     scoreSixteenSlots(qt, keyTiles + cache.tileIndex(slots[j], kvOffset), dimension: hd, scale: scale, into: out + j)
                                     j += 16
                                 } else {
-                                    out[j] = Kernels.dot(qt, keys + slots[j] * kvWidth + kvOffset, count: hd) * scale
+                                    let column = keyTiles + cache.tileIndex(slots[j], kvOffset)  // dimension d at column[16 d]
+                                    for d in 0..<hd { key[d] = column[d * 16] }
+                                    out[j] = Kernels.dot(qt, key, count: hd) * scale
                                     j += 1
                                 }
                             }
