@@ -44,6 +44,14 @@ final class CommandLineTests: XCTestCase {
 
     var tinyModel: String { Self.root.appendingPathComponent("Fixtures/models/tiny-a").path }
 
+    /// The fetched SmolLM2 GGUF ($TOUCHSTONE_MODEL, or the cache); skips the test when absent.
+    static func fetchedSmolLM2() throws -> String {
+        let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
+            ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("SmolLM2 not fetched") }
+        return model
+    }
+
     func testUnknownCommandExitsWithUsageErrorOnStderr() throws {
         let r = try run(["frobnicate"])
         XCTAssertEqual(r.status, 2)
@@ -108,9 +116,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testSpecBenchComparesSeveralTokenRecyclingTreesInOneRun() throws {
-        let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
-            ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
-        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("SmolLM2 not fetched") }
+        let model = try Self.fetchedSmolLM2()
         let questions = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-cli-questions-\(getpid()).jsonl")
         defer { try? FileManager.default.removeItem(at: questions) }
         try """
@@ -167,9 +173,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testTokenizeDetokenizeRoundTripOnTheRealModel() throws {
-        let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
-            ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
-        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("SmolLM2 not fetched") }
+        let model = try Self.fetchedSmolLM2()
         let text = "Touchstone: déjà vu, 東京 👩‍💻\n\tdef f(x): return x**2"
         let t = try run(["tokenize", "--model", model, "--text", text, "--json"])
         XCTAssertEqual(t.status, 0, t.stderr)
