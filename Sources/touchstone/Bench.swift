@@ -99,7 +99,7 @@ func benchCommand(_ raw: [String]) throws {
                              valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file", "questions",
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
-                                                                     "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size"]),
+                                                                     "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold"]),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if args.has("tokenizer") { return try benchTokenizer(args) }
@@ -191,7 +191,14 @@ func benchBatchSweep(_ args: Arguments) throws {
     let model = try loadModel(args).model
     let vocab = model.configuration.vocabularySize
     let prompt = (0..<promptLength).map { (1000 + 37 * $0) % vocab }
-    let sizes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 81]
+    var sizes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 81]
+    if let list = args.string("sizes") {
+        let parsed = list.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil && (1...512).contains($0!) }) else {
+            throw CLIError("--sizes takes a comma-separated list of token counts in 1...512, e.g. 1,2,3,4; got '\(list)'")
+        }
+        sizes = [1] + parsed.map { $0! }.filter { $0 != 1 }
+    }
     printError("measuring verification passes of \(sizes.map(String.init).joined(separator: ", ")) tokens after \(promptLength) cached, \(runs) runs each…")
     _ = try measureBatch(model, context: prompt, batch: 1, runs: 2, pool: .shared)  // warm-up
     let one = try measureBatch(model, context: prompt, batch: 1, runs: runs * 2, pool: .shared)

@@ -14,7 +14,7 @@ let processorOptions: Set<String> = [
 
 /// Strategy options of `generate`.
 let strategyOptions: Set<String> = [
-    "seed", "tree", "tree-shape", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
+    "seed", "tree", "tree-shape", "draft-threshold", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
     "penalty-alpha", "dola-layers", "draft-model", "draft-layers", "num-assistant-tokens", "prompt-lookup-num-tokens",
     "max-matching-ngram-size",
 ]
@@ -225,9 +225,16 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
         let tree = try tokenRecyclingTree(args, nodesOption: "tree")
         extra.append(("tree_nodes", .int(tree.count)))
         extra.append(("tree_shape", .string(args.string("tree-shape") ?? "reference")))
-        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: tree)
-        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count, stopping: stopping,
-                                                 traceTopK: traceTopK, onToken: onToken), nil, extra)
+        let threshold = try draftThreshold(args.string("draft-threshold") ?? "0")
+        extra.append(("draft_threshold", .double(threshold)))
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: tree, draftThreshold: threshold)
+        let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count, stopping: stopping,
+                                                 traceTopK: traceTopK, onToken: onToken)
+        // How many nodes each step verified (the threshold drafts fewer, sometimes none).
+        let drafts = g.trace.compactMap(\.drafted)
+        extra.append(("drafted_tokens", .int(drafts.reduce(0) { $0 + $1.count })))
+        extra.append(("empty_drafts", .int(drafts.filter(\.isEmpty).count)))
+        return (g, nil, extra)
     case "aded":
         try requireGreedyOnly()
         if !processors.isEmpty { throw CLIError("ADED verifies plain greedy; logits processors are not supported with it") }

@@ -107,12 +107,42 @@ final class CommandLineTests: XCTestCase {
         let stats = try XCTUnwrap(t["stats"] as? [String: Any])
         XCTAssertEqual(stats["tree_nodes"] as? Int, 2)
         XCTAssertEqual(stats["tree_shape"] as? String, "compact")
+        XCTAssertEqual(stats["draft_threshold"] as? Double, 0)
+        XCTAssertEqual(stats["empty_drafts"] as? Int, 0, "without a threshold every step drafts the whole tree")
+        let gated = try run(base + ["--strategy", "token-recycling", "--tree-shape", "chain", "--tree", "3", "--draft-threshold", "0.9"])
+        XCTAssertEqual(gated.status, 0, gated.stderr)
+        let gd = try XCTUnwrap(JSONSerialization.jsonObject(with: gated.stdoutData) as? [String: Any])
+        XCTAssertEqual(gd["output_ids"] as? [Int], g["output_ids"] as? [Int])
+        let gatedStats = try XCTUnwrap(gd["stats"] as? [String: Any])
+        XCTAssertEqual(gatedStats["draft_threshold"] as? Double, 0.9)
+        XCTAssertEqual(gatedStats["tree_shape"] as? String, "chain")
+        let steps = try XCTUnwrap(gatedStats["verification_steps"] as? Int)
+        let drafted = try XCTUnwrap(gatedStats["drafted_tokens"] as? Int), empty = try XCTUnwrap(gatedStats["empty_drafts"] as? Int)
+        XCTAssertGreaterThan(empty, 0, "cold, every estimate is 1/2 < 0.9: the first step drafts nothing")
+        XCTAssertLessThanOrEqual(drafted, 3 * (steps - empty))
+        let badThreshold = try run(base + ["--strategy", "token-recycling", "--draft-threshold", "-0.1"])
+        XCTAssertEqual(badThreshold.status, 2)
+        XCTAssertTrue(badThreshold.stderr.contains("--draft-threshold must be a probability in [0, 1)"), badThreshold.stderr)
         let badShape = try run(base + ["--strategy", "token-recycling", "--tree-shape", "bushy"])
         XCTAssertEqual(badShape.status, 2)
         XCTAssertTrue(badShape.stderr.contains("--tree-shape must be reference"), badShape.stderr)
         let badWeights = try run(base + ["--weights", "f16"])
         XCTAssertEqual(badWeights.status, 2)
         XCTAssertTrue(badWeights.stderr.contains("--weights must be native"), badWeights.stderr)
+    }
+
+    func testBatchSweepMeasuresTheSizesAskedFor() throws {
+        guard FileManager.default.fileExists(atPath: tinyModel + "/model.safetensors") else { throw XCTSkip("tiny-a fixture missing") }
+        let base = ["bench", "--batch-sweep", "--model", tinyModel, "--prompt-length", "8", "--runs", "1"]
+        let r = try run(base + ["--sizes", "3,2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+        let passes = try XCTUnwrap(doc["passes"] as? [[String: Any]])
+        XCTAssertEqual(passes.map { $0["tokens"] as? Int }, [1, 3, 2], "the one-token baseline first, then the list in order")
+        XCTAssertEqual(passes[0]["cost_ratio"] as? Double, 1)
+        let bad = try run(base + ["--sizes", "2,0"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--sizes takes a comma-separated list of token counts in 1...512"), bad.stderr)
     }
 
     func testSpecBenchComparesSeveralTokenRecyclingTreesInOneRun() throws {
@@ -126,13 +156,13 @@ final class CommandLineTests: XCTestCase {
         """.write(to: questions, atomically: true, encoding: .utf8)
         let base = ["bench", "--spec-bench", "--model", model, "--questions", questions.path, "--per-category", "1",
                     "--max-new-tokens", "12", "--methods", "greedy,token-recycling", "--json"]
-        let r = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference"])
+        let r = try run(base + ["--tree-nodes", "1,3,4", "--tree-shape", "compact,reference,chain", "--draft-threshold", "0,0,0.3"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
         let categories = try XCTUnwrap(doc["categories"] as? [String: Any])
         for category in ["writing", "math"] {
             let methods = try XCTUnwrap(categories[category] as? [String: Any], category)
-            XCTAssertEqual(Set(methods.keys), ["greedy", "token-recycling@1-compact", "token-recycling@3"])
+            XCTAssertEqual(Set(methods.keys), ["greedy", "token-recycling@1-compact", "token-recycling@3", "token-recycling@4-chain-p0.3"])
             for (name, value) in methods {
                 let row = try XCTUnwrap(value as? [String: Any])
                 XCTAssertEqual(row["identical_to_greedy"] as? Bool, true, "\(category) \(name)")
@@ -140,7 +170,10 @@ final class CommandLineTests: XCTestCase {
         }
         let mismatched = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"])
         XCTAssertEqual(mismatched.status, 2)
-        XCTAssertTrue(mismatched.stderr.contains("--tree-shape needs one shape, or one per --tree-nodes value"), mismatched.stderr)
+        XCTAssertTrue(mismatched.stderr.contains("--tree-shape needs one value, or one per --tree-nodes value"), mismatched.stderr)
+        let badThreshold = try run(base + ["--tree-nodes", "1,3", "--draft-threshold", "0.2,1"])
+        XCTAssertEqual(badThreshold.status, 2)
+        XCTAssertTrue(badThreshold.stderr.contains("--draft-threshold must be a probability in [0, 1)"), badThreshold.stderr)
         let badSize = try run(base + ["--tree-nodes", "1,81"])
         XCTAssertEqual(badSize.status, 2)
         XCTAssertTrue(badSize.stderr.contains("--tree-nodes must be a node count in 1…80"), badSize.stderr)

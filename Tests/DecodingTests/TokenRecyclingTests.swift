@@ -150,6 +150,108 @@ final class TokenRecyclingTests: XCTestCase {
         XCTAssertLessThan(Set(rows).count, rows.count, "the case exercises duplicate tokens")
     }
 
+    // MARK: - Chain template and draft threshold
+
+    func testChainTemplateIsRankZeroNodesInARow() {
+        let chain = TokenRecyclingTree.chain(depth: 4)
+        XCTAssertEqual(chain.paths, [[0], [0, 0], [0, 0, 0], [0, 0, 0, 0]])
+        XCTAssertEqual(chain.parents, [-1, 0, 1, 2])
+        XCTAssertEqual(chain.ranks, [0, 0, 0, 0])
+        XCTAssertEqual(chain.depth, 4)
+        XCTAssertEqual(chain.maxRank, 0)
+        XCTAssertEqual(TokenRecyclingTree.chain(depth: 3).paths, TokenRecyclingTree.compact(nodes: 3).paths,
+                       "the three most accepted reference nodes form the depth-3 chain")
+    }
+
+    /// Hand-worked estimator states, estimates and drafts (V = 10, k = 2).
+    func testDraftThresholdKeepsNodesWhoseEstimatedAcceptanceIsHighEnough() {
+        var d = TokenRecyclingDrafter(vocabularySize: 10, candidatesPerToken: 2, tree: .chain(depth: 3), draftThreshold: 0.3)
+        let e0 = d.estimator
+        XCTAssertEqual(e0.state(of: 2), TokenRecyclingEstimator.unwrittenState)
+        XCTAssertEqual(e0.probability(state: TokenRecyclingEstimator.unwrittenState, rank: 0), 0.5, "no evidence: 1/2")
+        d.setCandidates([5, 1], after: 2)
+        XCTAssertEqual(d.estimator.state(of: 2), 0, "written, never seen")
+        // The target emitted 2 → 5 → 7: A[2][0] = 5 is a rank-0 hit in state 0; row 5 was never
+        // written (state 32) and holds no 7.
+        d.recordSuccessors([2, 5, 7])
+        XCTAssertEqual(d.estimator.history[2], 0x20 | 1 << 3 | 1)
+        XCTAssertEqual(d.estimator.history[5], 1 << 3)
+        XCTAssertEqual(d.estimator.state(of: 2), 9)
+        XCTAssertEqual(d.estimator.state(of: 5), TokenRecyclingEstimator.unwrittenState)
+        XCTAssertEqual(d.estimator.sightings[0], 1)
+        XCTAssertEqual(d.estimator.sightings[32], 1)
+        XCTAssertEqual(d.estimator.probability(state: 0, rank: 0), 2.0 / 3.0)
+        XCTAssertEqual(d.estimator.probability(state: 0, rank: 1), 1.0 / 3.0)
+        XCTAssertEqual(d.estimator.probability(state: 32, rank: 0), 1.0 / 3.0)
+        // Root 2 is in state 9 (no evidence yet: 1/2); node [0] = 5 has estimate 1/2; node [0, 0]
+        // hangs below 5 (state 32): 1/2 · 1/3 = 1/6 < 0.3 — left out, and its child with it.
+        XCTAssertEqual(d.draft(after: 2, maxTokens: 3), DraftTree(chain: [5]))
+        d.draftThreshold = 0.15  // 1/6 ≥ 0.15 keeps A[5][0] = 0; below it 1/6 · 1/3 < 0.15
+        XCTAssertEqual(d.draft(after: 2, maxTokens: 3), DraftTree(chain: [5, 0]))
+        XCTAssertEqual(d.draft(after: 2, maxTokens: 1), DraftTree(chain: [5]))
+        d.draftThreshold = 0.6
+        XCTAssertEqual(d.draft(after: 2, maxTokens: 3), .empty, "1/2 < 0.6: nothing is drafted")
+        d.draftThreshold = 0
+        XCTAssertEqual(d.draft(after: 2, maxTokens: 3), DraftTree(chain: [5, 0, 0]), "threshold off: the whole template")
+        // A miss: 2 → 6. State 9 gets a sighting without a hit; 2's history shifts in a 0.
+        d.recordSuccessors([2, 6])
+        XCTAssertEqual(d.estimator.history[2], 0x20 | 2 << 3 | 0b10)
+        XCTAssertEqual(d.estimator.probability(state: 9, rank: 0), 1.0 / 3.0)
+        // Rank-1 nodes use the rank-1 estimate: compact(4) = [0], [1], [0, 0], [0, 0, 0].
+        var b = TokenRecyclingDrafter(vocabularySize: 10, tree: .compact(nodes: 4), draftThreshold: 0.4)
+        XCTAssertEqual(b.tree.paths, [[0], [1], [0, 0], [0, 0, 0]])
+        b.setCandidates([5, 1], after: 2)
+        b.setCandidates([7, 3], after: 5)
+        b.recordSuccessors([2, 1])  // the target followed 2 with 1: a rank-1 hit in state 0
+        XCTAssertEqual(b.estimator.probability(state: 0, rank: 0), 1.0 / 3.0)
+        XCTAssertEqual(b.estimator.probability(state: 0, rank: 1), 2.0 / 3.0)
+        // Root 2 is now in state 8 (written, seen once, last a miss): no evidence, 1/2 per rank;
+        // so [0] = 5 and [1] = 1 have 1/2; 5 is in state 0: [0, 0] = 7 has 1/2 · 1/3 < 0.4.
+        XCTAssertEqual(b.estimator.state(of: 2), 8)
+        XCTAssertEqual(b.draft(after: 2, maxTokens: 4), DraftTree(tokens: [5, 1], parents: [-1, -1]))
+        b.draftThreshold = 0.1  // 1/6 ≥ 0.1; [0, 0, 0] below 7 (unwritten, 1/2): 1/12 < 0.1
+        XCTAssertEqual(b.draft(after: 2, maxTokens: 4), DraftTree(tokens: [5, 1, 7], parents: [-1, -1, 0]))
+        b.reset()
+        XCTAssertEqual(b.estimator, TokenRecyclingEstimator(vocabularySize: 10, ranks: 8))
+    }
+
+    func testThresholdedTreesEqualGreedyAndCreditTheirTemplateNodes() throws {
+        for preset in SyntheticModels.presets {
+            let model = try SyntheticModels.model(preset)
+            let v = model.configuration.vocabularySize
+            for prompt in [[40, 41, 40, 41, 40, 41], [1, 2, 3]] {
+                let reference = try greedy(model, prompt, 48)
+                for (tree, threshold) in [(TokenRecyclingTree.chain(depth: 4), 0.3), (.compact(nodes: 6), 0.2), (.reference, 0.1), (.chain(depth: 8), 0.9)] {
+                    var drafter = TokenRecyclingDrafter(vocabularySize: v, tree: tree, draftThreshold: threshold)
+                    var accepted = 0, emptyDrafts = 0, fullerDrafts = 0
+                    for run in 0..<3 {  // later runs are hot
+                        let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count,
+                                                                 stopping: StoppingCriteria(maxNewTokens: 48))
+                        XCTAssertEqual(g.outputIDs, reference.outputIDs, "\(preset.name) \(prompt) \(tree.count) nodes threshold \(threshold)")
+                        XCTAssertEqual(g.trace.map(\.logit), reference.trace.map(\.logit))
+                        accepted += g.statistics.acceptedDraftTokens
+                        if run == 0 {
+                            // Cold: every estimate is 1/2, so the first step drafts the depth-1
+                            // nodes exactly when 1/2 reaches the threshold.
+                            XCTAssertEqual(g.trace.compactMap(\.drafted).first!.isEmpty, threshold > 0.5)
+                        }
+                        for drafted in g.trace.compactMap(\.drafted) {
+                            XCTAssertLessThanOrEqual(drafted.count, tree.count)
+                            if drafted.isEmpty { emptyDrafts += 1 } else { fullerDrafts += 1 }
+                        }
+                    }
+                    XCTAssertEqual(drafter.nodeHits.reduce(0, +), accepted, "accepted nodes are credited to template nodes")
+                    for (i, parent) in tree.parents.enumerated() where parent >= 0 {
+                        XCTAssertLessThanOrEqual(drafter.nodeHits[i], drafter.nodeHits[parent])
+                    }
+                    // The depth-1 estimates start at 1/2: a threshold above it drafts nothing until
+                    // evidence raises them; one below it drafts from the first step.
+                    XCTAssertGreaterThan(threshold > 0.5 ? emptyDrafts : fullerDrafts, 0, "\(preset.name) \(prompt)")
+                }
+            }
+        }
+    }
+
     // MARK: - Greedy identity and acceptance
 
     private func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
@@ -313,15 +415,19 @@ final class TokenRecyclingTests: XCTestCase {
             let pool = ParallelFor(threadCount: threads)
             defer { pool.shutdown() }
             var d = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 80, pool: pool)
+            var gated = TokenRecyclingDrafter(vocabularySize: v, tree: .chain(depth: 4), draftThreshold: 0.3, pool: pool)
             var outputs: [Int] = []
             var drafts: [[Int]] = []
-            for prompt in [[1, 2, 3], [9, 8, 7, 6]] {
+            for prompt in [[1, 2, 3], [9, 8, 7, 6], [1, 2, 3]] {
                 let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &d, maxDraftTokens: 80,
                                                          stopping: StoppingCriteria(maxNewTokens: 32), pool: pool)
-                outputs += g.outputIDs
-                drafts += g.trace.compactMap(\.drafted)
+                let h = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &gated, maxDraftTokens: 4,
+                                                         stopping: StoppingCriteria(maxNewTokens: 32), pool: pool)
+                outputs += g.outputIDs + h.outputIDs
+                drafts += g.trace.compactMap(\.drafted) + h.trace.compactMap(\.drafted)
             }
-            results.append((outputs, drafts, d.adjacency))
+            results.append((outputs, drafts, d.adjacency + gated.adjacency + gated.estimator.history.map { Int32($0) }
+                            + (gated.estimator.sightings + gated.estimator.hits).map { Int32($0) }))
         }
         for r in results.dropFirst() {
             XCTAssertEqual(r.0, results[0].0)
@@ -352,6 +458,14 @@ final class TokenRecyclingTests: XCTestCase {
             XCTAssertEqual(g.outputIDs, reference.outputIDs, "\(prompt)")
             XCTAssertEqual(g.trace.map(\.logit), reference.trace.map(\.logit))
             XCTAssertGreaterThan(g.statistics.meanAcceptedTokens, 1)
+            // The draft threshold on a chain, hot from the same prompt's first run: still greedy.
+            var gated = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: .chain(depth: 4), draftThreshold: 0.3)
+            for _ in 0..<2 {
+                let h = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &gated, maxDraftTokens: 4,
+                                                         stopping: StoppingCriteria(maxNewTokens: 48))
+                XCTAssertEqual(h.outputIDs, reference.outputIDs, "gated \(prompt)")
+            }
+            XCTAssertGreaterThan(gated.estimator.sightings.reduce(0, +), 48)
         }
     }
 }

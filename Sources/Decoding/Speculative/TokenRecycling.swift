@@ -22,6 +22,15 @@ import Transformer
 ///    `A[tok[row]] = topK(logits[row], k)` ranked by (logit descending, id ascending) (D4). A
 ///    token occurring at several rows keeps the top-k of its **last** row (last write wins).
 ///
+/// Draft threshold (an extension, not in the paper; off by default): with `draftThreshold = τ > 0`
+/// each template node gets an estimated acceptance probability — its parent's (1 for the root)
+/// times `TokenRecyclingEstimator`'s estimate for its rank after its parent's token — and only
+/// nodes whose estimate is at least `τ` are drafted (a node's children only if it is). The
+/// threshold changes which tokens are verified, never which are emitted: output stays identical
+/// to greedy. It exists because on a CPU every verified token costs (DOCS.md, Spec-Bench): a node
+/// pays when its acceptance probability exceeds the extra cost of verifying it, about 0.2 of a
+/// one-token step for the first few tokens here.
+///
 /// Complexity per step: drafting O(nodes); the update is one top-k scan of `V` logits per
 /// verified row, split across `pool` by rows (independent outputs, D2), writes applied in order.
 /// Memory: `V × k` Int32 (SmolLM2: 49152 × 8 × 4 B = 1.5 MB).
@@ -45,12 +54,26 @@ public struct TokenRecyclingDrafter: Drafter {
     public private(set) var nodeHits: [Int]
     /// Verification steps observed (the denominator of `nodeHits`).
     public private(set) var observedSteps = 0
+    /// The draft threshold `τ` in [0, 1): 0 drafts the whole template (the paper); `τ > 0` drafts
+    /// only nodes whose estimated acceptance probability is at least `τ` (see the type's notes).
+    public var draftThreshold: Double {
+        didSet { precondition(draftThreshold >= 0 && draftThreshold < 1, "the draft threshold must be in [0, 1), not \(draftThreshold)") }
+    }
+    /// The acceptance estimator behind `draftThreshold`, kept (hot) like the matrix and cleared
+    /// by `reset()`. Maintained whether or not the threshold is on.
+    public private(set) var estimator: TokenRecyclingEstimator
+    /// The last draft made by `draft(sequence:maxTokens:)` and each of its nodes' template index,
+    /// so `observe` credits `nodeHits` to template nodes when the gate left some out.
+    private var lastDraft: (tree: DraftTree, templateNodes: [Int])?
 
     /// - Parameters:
     ///   - vocabularySize: the target's vocabulary size `V`.
     ///   - candidatesPerToken: `k`, at least `tree.maxRank + 1` (8 for the reference template).
     ///   - tree: the draft-tree template (default: the reference's 80-node "2.2.2").
-    public init(vocabularySize: Int, candidatesPerToken: Int = 8, tree: TokenRecyclingTree = .reference, pool: ParallelFor = .shared) {
+    ///   - draftThreshold: 0 (default, the paper) or a probability in (0, 1) (see the type's notes).
+    public init(vocabularySize: Int, candidatesPerToken: Int = 8, tree: TokenRecyclingTree = .reference, draftThreshold: Double = 0,
+                pool: ParallelFor = .shared) {
+        precondition(draftThreshold >= 0 && draftThreshold < 1, "the draft threshold must be in [0, 1), not \(draftThreshold)")
         precondition(vocabularySize > 0, "Token Recycling needs a positive vocabulary size")
         precondition(candidatesPerToken > tree.maxRank,
                      "the tree template uses rank \(tree.maxRank); keep at least \(tree.maxRank + 1) candidates per token")
@@ -60,6 +83,8 @@ public struct TokenRecyclingDrafter: Drafter {
         self.adjacency = [Int32](repeating: 0, count: vocabularySize * candidatesPerToken)
         self.pool = pool
         self.nodeHits = [Int](repeating: 0, count: tree.count)
+        self.draftThreshold = draftThreshold
+        self.estimator = TokenRecyclingEstimator(vocabularySize: vocabularySize, ranks: candidatesPerToken)
     }
 
     /// The reference template cut to its first `treeNodes` nodes (breadth-first order; 80 = all).
@@ -72,7 +97,9 @@ public struct TokenRecyclingDrafter: Drafter {
     public mutating func reset() {
         for i in adjacency.indices { adjacency[i] = 0 }
         for i in nodeHits.indices { nodeHits[i] = 0 }
+        estimator.reset()
         observedSteps = 0
+        lastDraft = nil
     }
 
     /// Row `A[token]`: the candidates after `token`, best first.
@@ -90,32 +117,72 @@ public struct TokenRecyclingDrafter: Drafter {
         precondition(ids.allSatisfy { $0 >= 0 && $0 < vocabularySize }, "candidate ids must be inside the vocabulary")
         let base = token * candidatesPerToken
         for j in 0..<candidatesPerToken { adjacency[base + j] = j < ids.count ? Int32(ids[j]) : 0 }
+        estimator.markWritten(token)
     }
 
     /// The draft below `root` (the pending token): the template's first `min(tree.count, maxTokens)`
     /// nodes, node `i` carrying `A[token of parent(i)][rank(i)]` (the root's token for depth-1
-    /// nodes). Parents precede children, so one pass in node order fills the tree.
-    public func draft(after root: Int, maxTokens: Int) -> DraftTree {
+    /// nodes), less the nodes the draft threshold leaves out. Parents precede children, so one pass in
+    /// node order fills the tree.
+    public func draft(after root: Int, maxTokens: Int) -> DraftTree { gatedDraft(after: root, maxTokens: maxTokens).tree }
+
+    /// The draft and, for each of its nodes, the template node it fills.
+    private func gatedDraft(after root: Int, maxTokens: Int) -> (tree: DraftTree, templateNodes: [Int]) {
         let n = max(0, min(tree.count, maxTokens))
-        if n == 0 || root < 0 || root >= vocabularySize { return .empty }
-        var tokens = [Int](repeating: 0, count: n)
+        if n == 0 || root < 0 || root >= vocabularySize { return (.empty, []) }
+        var tokens: [Int] = [], parents: [Int] = [], templateNodes: [Int] = []
+        tokens.reserveCapacity(n); parents.reserveCapacity(n); templateNodes.reserveCapacity(n)
+        var placed = [Int](repeating: -1, count: n)  // template node → draft node (-1: left out)
+        var estimate = [Double](repeating: 1, count: n)  // estimated acceptance probability per template node
         for i in 0..<n {
-            let parentToken = tree.parents[i] < 0 ? root : tokens[tree.parents[i]]
-            tokens[i] = Int(adjacency[parentToken * candidatesPerToken + tree.ranks[i]])
+            let p = tree.parents[i]
+            if p >= 0 && placed[p] < 0 { continue }
+            let parentToken = p < 0 ? root : tokens[placed[p]]
+            if draftThreshold > 0 {
+                estimate[i] = (p < 0 ? 1 : estimate[p]) * estimator.probability(state: estimator.state(of: parentToken), rank: tree.ranks[i])
+                if estimate[i] < draftThreshold { continue }
+            }
+            placed[i] = tokens.count
+            tokens.append(Int(adjacency[parentToken * candidatesPerToken + tree.ranks[i]]))
+            parents.append(p < 0 ? -1 : placed[p])
+            templateNodes.append(i)
         }
-        return DraftTree(tokens: tokens, parents: Array(tree.parents.prefix(n)))
+        return (DraftTree(tokens: tokens, parents: parents), templateNodes)
     }
 
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
-        guard let root = sequence.last else { return .empty }
-        return draft(after: root, maxTokens: maxTokens)
+        guard let root = sequence.last else { lastDraft = nil; return .empty }
+        let made = gatedDraft(after: root, maxTokens: maxTokens)
+        lastDraft = made
+        return made.tree
     }
 
     public mutating func observe(sequence: [Int], draft: DraftTree, result: VerificationResult) {
         guard let root = sequence.last else { return }
         observedSteps += 1
-        for node in result.acceptedNodes where node < nodeHits.count { nodeHits[node] += 1 }
+        // Draft node → template node (the identity unless the threshold left nodes out).
+        let templateNodes: [Int]? = lastDraft?.tree == draft ? lastDraft?.templateNodes : nil
+        for node in result.acceptedNodes {
+            let t = templateNodes.map { node < $0.count ? $0[node] : -1 } ?? node
+            if t >= 0 && t < nodeHits.count { nodeHits[t] += 1 }
+        }
+        recordSuccessors([root] + result.acceptedTokens + [result.nextToken])
         update(rowTokens: [root] + draft.tokens, logits: result.logits)
+    }
+
+    /// The estimator's evidence from a path the target emitted (`path[j + 1]` followed
+    /// `path[j]`), pair by pair in order. `observe` calls it before the matrix update, so each
+    /// pair is judged against the row the step drafted from.
+    public mutating func recordSuccessors(_ path: [Int]) {
+        precondition(path.allSatisfy { $0 >= 0 && $0 < vocabularySize }, "path tokens must be inside the vocabulary")
+        guard path.count > 1 else { return }
+        let k = candidatesPerToken
+        adjacency.withUnsafeBufferPointer { a in
+            for j in 0..<(path.count - 1) {
+                let row = UnsafeBufferPointer(rebasing: a[(path[j] * k)..<(path[j] * k + k)])
+                estimator.record(token: path[j], successor: path[j + 1], row: row)
+            }
+        }
     }
 
     /// The matrix update: `logits` is `[rowTokens.count, V]`; for `r` in increasing order,
@@ -146,6 +213,7 @@ public struct TokenRecyclingDrafter: Drafter {
         for r in 0..<rows where isLast[r] {
             let base = rowTokens[r] * k
             for j in 0..<k { adjacency[base + j] = ranked[r * k + j] }
+            estimator.markWritten(rowTokens[r])
         }
     }
 }

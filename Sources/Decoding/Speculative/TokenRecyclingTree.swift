@@ -90,6 +90,16 @@ public struct TokenRecyclingTree: Sendable, Equatable {
     /// The reference template cut to its first `nodes` nodes (breadth-first order).
     public static func reference(nodes: Int) -> TokenRecyclingTree { reference.truncated(toNodes: nodes) }
 
+    /// A chain of `depth` rank-0 nodes: `[0], [0, 0], [0, 0, 0], …` — each node the first
+    /// candidate after the previous one. Not a reference template: meant for the draft threshold
+    /// (`TokenRecyclingDrafter.draftThreshold`), which cuts the chain where the estimated chance
+    /// of acceptance falls too low, so the drafted depth follows how predictable the text is.
+    public static func chain(depth: Int) -> TokenRecyclingTree {
+        precondition(depth >= 1, "a chain template needs at least one node")
+        let paths = (1...depth).map { [Int](repeating: 0, count: $0) }
+        return TokenRecyclingTree(trustedPaths: paths, parents: (0..<depth).map { $0 - 1 })
+    }
+
     /// The `nodes` reference nodes most often accepted (`compactOrder`), in reference order.
     ///
     /// A node is accepted exactly when its parent is and its token is the target's choice there,
