@@ -33,7 +33,8 @@ import Transformer
 ///
 /// Complexity per step: drafting O(nodes); the update is one top-k scan of `V` logits per
 /// verified row, split across `pool` by rows (independent outputs, D2), writes applied in order.
-/// Memory: `V × k` Int32 (SmolLM2: 49152 × 8 × 4 B = 1.5 MB).
+/// Memory: `V × k` Int32 (SmolLM2: 49152 × 8 × 4 B = 1.5 MB), plus one byte per token of
+/// estimator history.
 ///
 /// Value semantics: copying the drafter copies its matrix; reuse the same variable (it is passed
 /// `inout` to `SpeculativeDecoding.generate`) for the paper's hot start across prompts.
@@ -63,7 +64,7 @@ public struct TokenRecyclingDrafter: Drafter {
     /// by `reset()`. Maintained whether or not the threshold is on.
     public private(set) var estimator: TokenRecyclingEstimator
     /// The last draft made by `draft(sequence:maxTokens:)` and each of its nodes' template index,
-    /// so `observe` credits `nodeHits` to template nodes when the gate left some out.
+    /// so `observe` credits `nodeHits` to template nodes when the threshold left some out.
     private var lastDraft: (tree: DraftTree, templateNodes: [Int])?
 
     /// - Parameters:
@@ -124,10 +125,10 @@ public struct TokenRecyclingDrafter: Drafter {
     /// nodes, node `i` carrying `A[token of parent(i)][rank(i)]` (the root's token for depth-1
     /// nodes), less the nodes the draft threshold leaves out. Parents precede children, so one pass in
     /// node order fills the tree.
-    public func draft(after root: Int, maxTokens: Int) -> DraftTree { gatedDraft(after: root, maxTokens: maxTokens).tree }
+    public func draft(after root: Int, maxTokens: Int) -> DraftTree { templateDraft(after: root, maxTokens: maxTokens).tree }
 
     /// The draft and, for each of its nodes, the template node it fills.
-    private func gatedDraft(after root: Int, maxTokens: Int) -> (tree: DraftTree, templateNodes: [Int]) {
+    private func templateDraft(after root: Int, maxTokens: Int) -> (tree: DraftTree, templateNodes: [Int]) {
         let n = max(0, min(tree.count, maxTokens))
         if n == 0 || root < 0 || root >= vocabularySize { return (.empty, []) }
         var tokens: [Int] = [], parents: [Int] = [], templateNodes: [Int] = []
@@ -152,7 +153,7 @@ public struct TokenRecyclingDrafter: Drafter {
 
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
         guard let root = sequence.last else { lastDraft = nil; return .empty }
-        let made = gatedDraft(after: root, maxTokens: maxTokens)
+        let made = templateDraft(after: root, maxTokens: maxTokens)
         lastDraft = made
         return made.tree
     }
