@@ -72,9 +72,10 @@ func benchSpecBench(_ args: Arguments) throws {
     guard let path = args.string("questions") else {
         throw CLIError("--spec-bench needs --questions FILE (Spec-Bench question.jsonl)")
     }
-    let perCategory = try args.int("per-category", default: 2, range: 1...10_000)!
+    // Defaults: Spec-Bench's protocol (1,024 new tokens), one question per category.
+    let perCategory = try args.int("per-category", default: 1, range: 1...10_000)!
     let skip = try args.int("skip-per-category", default: 0, range: 0...10_000)!
-    let maxNew = try args.int("max-new-tokens", default: 128, range: 1...4096)!
+    let maxNew = try args.int("max-new-tokens", default: 1024, range: 1...4096)!
     let loaded = try loadModel(args)
     let tokenizer = try requireTokenizer(loaded)
     let methods = try specBenchMethods(args, model: loaded.model)

@@ -14,12 +14,12 @@ func extraSpecBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [Spec
     // `--draft-threshold` one threshold for all or one per size (`token-recycling@N-chain-p0.3`).
     let trees = try treeVariants(args)
     let treeStats = args.string("tree-stats")
-    if treeStats != nil && trees.count > 1 { throw CLIError("--tree-stats records one tree: give a single --tree-nodes value") }
+    if treeStats != nil && trees.count > 1 { throw CLIError("--tree-stats records one tree: give a single --tree-nodes value (the default runs two trees)") }
     final class Box { var drafter: TokenRecyclingDrafter; init(_ d: TokenRecyclingDrafter) { drafter = d } }
     var methods: [SpecBenchMethod] = []
     for (name, tree, threshold) in trees {
         let recycling = Box(TokenRecyclingDrafter(vocabularySize: vocab, tree: tree, draftThreshold: threshold))
-        methods.append(SpecBenchMethod(name: trees.count > 1 ? name : "token-recycling") { m, p, s in
+        methods.append(SpecBenchMethod(name: name) { m, p, s in
             let g = try SpeculativeDecoding.generate(model: m, prompt: p, drafter: &recycling.drafter, maxDraftTokens: recycling.drafter.tree.count, stopping: s, traceTopK: 0)
             if let path = treeStats { try writeTreeStats(recycling.drafter, to: path) }
             return g
@@ -35,8 +35,14 @@ func extraSpecBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [Spec
 
 /// The Token Recycling trees of the benchmark, named: `--tree-nodes N` or a comma-separated list
 /// of sizes in 1…80 (default 80), `--tree-shape` with one shape for every size or one per size,
-/// and `--draft-threshold` (a probability in [0, 1), default 0 = off) likewise.
+/// and `--draft-threshold` (a probability in [0, 1), default 0 = off) likewise. A single tree is
+/// named `token-recycling`. Without any of the three options: the paper's 80-node tree
+/// (`token-recycling`) and the setting that suits a 2-core CPU (`token-recycling@6-chain-p0.3`,
+/// DOCS.md section 8), so a default run reports both.
 func treeVariants(_ args: Arguments) throws -> [(name: String, tree: TokenRecyclingTree, threshold: Double)] {
+    if args.string("tree-nodes") == nil && args.string("tree-shape") == nil && args.string("draft-threshold") == nil {
+        return [("token-recycling", .reference, 0), ("token-recycling@6-chain-p0.3", .chain(depth: 6), 0.3)]
+    }
     let limit = TokenRecyclingTree.reference.count
     let nodesText = args.string("tree-nodes") ?? "80"
     var sizes: [Int] = []
@@ -57,6 +63,7 @@ func treeVariants(_ args: Arguments) throws -> [(name: String, tree: TokenRecycl
         if trees.contains(where: { $0.name == name }) { continue }
         trees.append((name, try tokenRecyclingTree(shape: shape, nodes: nodes), threshold))
     }
+    if trees.count == 1 { trees[0].name = "token-recycling" }
     return trees
 }
 

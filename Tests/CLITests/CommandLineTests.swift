@@ -168,6 +168,15 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertEqual(row["identical_to_greedy"] as? Bool, true, "\(category) \(name)")
             }
         }
+        // Without tree options: the paper's tree and the CPU setting; one tree alone is `token-recycling`.
+        for (extra, expected) in [([String](), ["greedy", "token-recycling", "token-recycling@6-chain-p0.3"]),
+                                  (["--tree-nodes", "3", "--tree-shape", "compact"], ["greedy", "token-recycling"])] {
+            let d = try run(base + extra + ["--categories", "math"])
+            XCTAssertEqual(d.status, 0, d.stderr)
+            let dd = try XCTUnwrap(JSONSerialization.jsonObject(with: d.stdoutData) as? [String: Any])
+            let math = try XCTUnwrap((dd["categories"] as? [String: Any])?["math"] as? [String: Any])
+            XCTAssertEqual(Set(math.keys), Set(expected), "\(extra)")
+        }
         let mismatched = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"])
         XCTAssertEqual(mismatched.status, 2)
         XCTAssertTrue(mismatched.stderr.contains("--tree-shape needs one value, or one per --tree-nodes value"), mismatched.stderr)
