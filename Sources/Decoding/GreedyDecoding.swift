@@ -21,20 +21,13 @@ public enum GreedyDecoding {
     ///   - onToken: called with each new token as soon as it is chosen (for streaming).
     public static func generate(model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                 traceTopK: Int = 5, pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
-        let cache = KVCache(configuration: model.configuration, initialCapacity: min(model.configuration.contextLength, prompt.count + stopping.maxNewTokens + 1))
+        try DecodingStart.checkPrompt(prompt, contextLength: model.configuration.contextLength)
         var stats = Generation.Statistics()
         var output: [Int] = []
         var trace: [TraceStep] = []
         var stop = StopReason.maxNewTokens
-        if prompt.count >= model.configuration.contextLength {
-            throw ModelError.contextOverflow(needed: prompt.count + 1, limit: model.configuration.contextLength)
-        }
-        var start = monotonicSeconds()
-        var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses += 1
-        start = monotonicSeconds()
+        var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, pool: pool, stats: &stats)
+        let start = monotonicSeconds()
         while output.count < stopping.maxNewTokens {
             if !processors.isEmpty {
                 processors.process(&result.logits, context: ProcessorContext(inputIDs: prompt + output, promptLength: prompt.count))

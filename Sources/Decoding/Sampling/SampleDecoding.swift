@@ -16,22 +16,17 @@ public enum SampleDecoding {
     public static func generate(model: LlamaModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
                                 seed: UInt64, stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let c = model.configuration
-        if prompt.count >= c.contextLength { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: c.contextLength) }
+        try DecodingStart.checkPrompt(prompt, contextLength: c.contextLength)
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
         var rng = Xoshiro256StarStar(seed: seed)
-        let cache = KVCache(configuration: c, initialCapacity: min(c.contextLength, prompt.count + stopping.maxNewTokens + 1))
         var stats = Generation.Statistics()
         var ids = prompt
         var output: [Int] = []
         var trace: [TraceStep] = []
         var stop = StopReason.maxNewTokens
-        var start = monotonicSeconds()
-        var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses += 1
-        start = monotonicSeconds()
+        var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, pool: pool, stats: &stats)
+        let start = monotonicSeconds()
         while output.count < stopping.maxNewTokens {
             var scores = Array(result.logits(row: 0))
             chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))

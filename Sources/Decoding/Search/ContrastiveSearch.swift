@@ -91,15 +91,13 @@ public enum ContrastiveSearch {
                                          stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                          traceTopK: Int = 5, pool: ParallelFor = .shared,
                                          onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, steps: [Step]) {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        try DecodingStart.checkPrompt(prompt, contextLength: model.configuration.contextLength)
         guard alpha >= 0 && alpha <= 1 else { throw ModelError.invalidInput("penalty alpha must be in [0, 1], got \(alpha)") }
         let c = model.configuration
         guard k >= 1 && k <= c.vocabularySize else {
             throw ModelError.invalidInput("top-k must be between 1 and the vocabulary size \(c.vocabularySize), got \(k)")
         }
-        if prompt.count >= c.contextLength { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: c.contextLength) }
         let C = c.hiddenSize, V = c.vocabularySize
-        let cache = KVCache(configuration: c, initialCapacity: min(c.contextLength, prompt.count + stopping.maxNewTokens + k))
         var stats = Generation.Statistics()
         var ids = prompt
         var output: [Int] = []
@@ -109,14 +107,11 @@ public enum ContrastiveSearch {
 
         // 1. Prefill: H = final-norm hidden states of every prompt position [S, C]; z = logits
         //    of the last position [V].
-        var start = monotonicSeconds()
-        let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last, tapLayers: true, pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses += 1
+        let (cache, prefill) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + k, tapLayers: true, pool: pool, stats: &stats)
         var context = ContextHiddenStates(width: C)
         context.append(rows: prefill.finalNormOutput!, count: prompt.count)
         var z = prefill.logits                                      // [V]
-        start = monotonicSeconds()
+        let start = monotonicSeconds()
 
         while output.count < stopping.maxNewTokens {
             let base = cache.length

@@ -111,23 +111,18 @@ public enum DoLa {
                                          processors: [any LogitsProcessor] = [], traceTopK: Int = 5,
                                          pool: ParallelFor = .shared,
                                          onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, steps: [Step]) {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let c = model.configuration
-        if prompt.count >= c.contextLength { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: c.contextLength) }
+        try DecodingStart.checkPrompt(prompt, contextLength: c.contextLength)
         let candidates = try layers.candidateLayers(layerCount: c.layerCount, tiedEmbeddings: c.tiedEmbeddings)
         let C = c.hiddenSize, V = c.vocabularySize, n = candidates.count
-        let cache = KVCache(configuration: c, initialCapacity: min(c.contextLength, prompt.count + stopping.maxNewTokens + 1))
         var stats = Generation.Statistics()
         var ids = prompt
         var output: [Int] = []
         var trace: [TraceStep] = []
         var steps: [Step] = []
         var stop = StopReason.maxNewTokens
-        var start = monotonicSeconds()
-        var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, tapLayers: true, pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses += 1
-        start = monotonicSeconds()
+        var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, tapLayers: true, pool: pool, stats: &stats)
+        let start = monotonicSeconds()
         while output.count < stopping.maxNewTokens {
             let last = result.layerOutputs![0].count / C - 1       // last row of this pass
             // Premature hidden states of the last position: h_j [n, C] (h_0 = embedding row).

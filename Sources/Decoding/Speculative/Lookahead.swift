@@ -79,13 +79,12 @@ public enum LookaheadDecoding {
                                 poolFromPrompt: Bool = false, initialWindow: [Int]? = nil, emitsBonusAfterFullMatch: Bool = true,
                                 stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let limit = model.configuration.contextLength
+        try DecodingStart.checkPrompt(prompt, contextLength: limit)
         guard W >= 1, N >= 2, G >= 0 else {
             throw ModelError.invalidInput("lookahead needs window size W ≥ 1, n-gram size N ≥ 2 and guess set size G ≥ 0 (got W = \(W), N = \(N), G = \(G))")
         }
         let vocab = model.configuration.vocabularySize
-        let limit = model.configuration.contextLength
-        if prompt.count >= limit { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: limit) }
         var level0 = initialWindow ?? (0..<(W + N - 3)).map { prompt[$0 % prompt.count] }
         guard level0.count == W + N - 3 else {
             throw ModelError.invalidInput("the initial window must hold W + N − 3 = \(W + N - 3) tokens, got \(level0.count)")

@@ -25,20 +25,16 @@ public enum SpeculativeDecoding {
     public static func generate<D: Drafter>(model: LlamaModel, prompt: [Int], drafter: inout D, maxDraftTokens: Int,
                                             stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                             onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let limit = model.configuration.contextLength
-        if prompt.count >= limit { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: limit) }
-        let cache = KVCache(configuration: model.configuration, initialCapacity: min(limit, prompt.count + stopping.maxNewTokens + maxDraftTokens + 2))
+        try DecodingStart.checkPrompt(prompt, contextLength: limit)
         var stats = Generation.Statistics()
         var output: [Int] = []
         var trace: [TraceStep] = []
         var stop = StopReason.maxNewTokens
 
-        var start = monotonicSeconds()
-        let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses = 1
-        start = monotonicSeconds()
+        let (cache, prefill) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + maxDraftTokens + 2,
+                                                         pool: pool, stats: &stats)
+        let start = monotonicSeconds()
         let first = prefill.logits.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: $0.count, topK: traceTopK) }
 
         /// Appends a token; returns false when generation must stop.

@@ -89,14 +89,13 @@ public enum SpeculativeSampling {
                                                 order: ProcessorOrder, numDraftTokens: Int, seed: UInt64, stopping: StoppingCriteria,
                                                 traceTopK: Int, pool: ParallelFor, rule: RejectionRule,
                                                 onToken: ((Int) -> Void)?) throws -> Generation {
-        guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
+        let limit = target.configuration.contextLength
+        try DecodingStart.checkPrompt(prompt, contextLength: limit)
         guard numDraftTokens >= 0 else { throw ModelError.invalidInput("numDraftTokens must be ≥ 0 (got \(numDraftTokens))") }
         let V = target.configuration.vocabularySize
         guard draft.configuration.vocabularySize == V else {
             throw ModelError.invalidInput("the draft's vocabulary (\(draft.configuration.vocabularySize)) differs from the target's (\(V)) — speculative sampling needs a draft with the target's tokenizer")
         }
-        let limit = target.configuration.contextLength
-        if prompt.count >= limit { throw ModelError.contextOverflow(needed: prompt.count + 1, limit: limit) }
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
         var rng = Xoshiro256StarStar(seed: seed)
         let capacity = prompt.count + stopping.maxNewTokens + numDraftTokens + 2
