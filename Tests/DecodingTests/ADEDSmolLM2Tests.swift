@@ -9,18 +9,9 @@ import Transformer
 /// ADED on the real SmolLM2-135M-Instruct (skipped when the GGUF is absent). The benchmark runs
 /// only with `ADED_BENCH=1` (release build): `ADED_BENCH=1 swift test -c release --filter ADEDSmolLM2Tests`.
 final class ADEDSmolLM2Tests: XCTestCase {
-    nonisolated(unsafe) static var cached: (LlamaModel, BPETokenizer)?
-
     static func smolLM2() throws -> (LlamaModel, BPETokenizer) {
-        if let c = cached { return c }
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"] ?? ModelStore.cachedPath(of: ModelStore.smolLM2)
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("SmolLM2 GGUF not found at \(path); run `touchstone fetch` (CI does)")
-        }
-        let file = try GGUFFile(path: path)
-        let c = (try LlamaModel(gguf: file), try BPETokenizer(gguf: file))
-        cached = c
-        return c
+        let loaded = try SmolLM2TestModel.load()
+        return (loaded.model, try XCTUnwrap(loaded.tokenizer))
     }
 
     static func chat(_ tokenizer: BPETokenizer, _ question: String) -> [Int] {

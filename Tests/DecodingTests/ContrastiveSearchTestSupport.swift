@@ -40,15 +40,5 @@ enum ContrastiveDoLaSupport {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    nonisolated(unsafe) static var cachedSmolLM2: LlamaModel?
-    static func smolLM2() throws -> LlamaModel {
-        if let m = cachedSmolLM2 { return m }
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"] ?? ModelStore.cachedPath(of: ModelStore.smolLM2)
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("SmolLM2 GGUF not found at \(path); run `touchstone fetch` (CI does)")
-        }
-        let m = try LlamaModel(gguf: try GGUFFile(path: path))
-        cachedSmolLM2 = m
-        return m
-    }
+    static func smolLM2() throws -> LlamaModel { try SmolLM2TestModel.load().model }
 }

@@ -6,11 +6,7 @@ import Transformer
 
 final class LookaheadRealModelTests: XCTestCase {
     func testLookaheadEqualsGreedyOnSmolLM2() throws {
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"] ?? "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("SmolLM2-135M-Instruct.Q4_1.gguf not found (set TOUCHSTONE_MODEL or fetch it into ~/.cache/touchstone)")
-        }
-        let model = try LlamaModel(gguf: GGUFFile(path: path))
+        let model = try SmolLM2TestModel.load().model
         // Two fixed ChatML-shaped token sequences (ids only, so the test needs no tokenizer; the
         // identity with greedy holds for any ids).
         let prompts: [[Int]] = [

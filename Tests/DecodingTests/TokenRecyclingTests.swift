@@ -439,11 +439,8 @@ final class TokenRecyclingTests: XCTestCase {
     // MARK: - Real model
 
     func testSmolLM2TokenRecyclingEqualsGreedyOver48Tokens() throws {
-        let path = "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("SmolLM2 GGUF not found at \(path)") }
-        let gguf = try GGUFFile(path: path)
-        let model = try LlamaModel(gguf: gguf)
-        let tokenizer = try BPETokenizer(gguf: gguf)
+        let loaded = try SmolLM2TestModel.load()
+        let model = loaded.model, tokenizer = try XCTUnwrap(loaded.tokenizer)
         let prompts = [
             tokenizer.encode(ChatTemplate.chatML.apply(messages: [("user", "What is the capital of France?")], addGenerationPrompt: true)),
             tokenizer.encode("The history of the city of Paris"),

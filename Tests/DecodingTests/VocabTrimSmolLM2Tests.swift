@@ -10,15 +10,6 @@ import Transformer
 /// measurement (calibration on 8 prompts, MAT with and without trimming) runs only with
 /// TOUCHSTONE_VOCABTRIM_BENCH=1 (about two minutes on 2 cores).
 final class VocabTrimSmolLM2Tests: XCTestCase {
-    nonisolated(unsafe) static var loaded: ModelStore.Loaded?
-    static func smolLM2() throws -> ModelStore.Loaded {
-        if let l = loaded { return l }
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"] ?? ModelStore.cachedPath(of: ModelStore.smolLM2)
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("SmolLM2 GGUF not found at \(path)") }
-        let l = try ModelStore.load(path: path)
-        loaded = l
-        return l
-    }
 
     static func chat(_ tokenizer: BPETokenizer, _ text: String) -> [Int] {
         tokenizer.encode(ChatTemplate.chatML.apply(messages: [(role: "user", content: text)], addGenerationPrompt: true))
@@ -37,7 +28,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
     ]
 
     func testGreedySpeculativeWithTrimmedLayerSkipDraftEqualsGreedyOnSmolLM2() throws {
-        let l = try Self.smolLM2()
+        let l = try SmolLM2TestModel.load()
         let tokenizer = try XCTUnwrap(l.tokenizer)
         let target = l.model
         let prompt = Self.chat(tokenizer, Self.evaluationPrompts[0])
@@ -54,7 +45,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
         guard ProcessInfo.processInfo.environment["TOUCHSTONE_VOCABTRIM_BENCH"] == "1" else {
             throw XCTSkip("set TOUCHSTONE_VOCABTRIM_BENCH=1 to run the SmolLM2 VocabTrim measurement")
         }
-        let l = try Self.smolLM2()
+        let l = try SmolLM2TestModel.load()
         let tokenizer = try XCTUnwrap(l.tokenizer)
         let target = l.model
         let V = target.configuration.vocabularySize

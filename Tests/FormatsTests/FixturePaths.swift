@@ -11,10 +11,13 @@ enum FixturePaths {
 
     static func url(_ relative: String) -> URL { formats.appendingPathComponent(relative) }
 
-    /// The real SmolLM2 model, if present (env TOUCHSTONE_MODEL overrides the default cache path).
+    /// The real SmolLM2 model, if present: TOUCHSTONE_MODEL, else the cache `touchstone fetch`
+    /// fills (TOUCHSTONE_CACHE or ~/.cache/touchstone, resolved as `ModelStore` does; this target
+    /// does not link `Transformer`).
     static var realModel: String? {
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
-            ?? "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["TOUCHSTONE_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache/touchstone"
+        let path = env["TOUCHSTONE_MODEL"] ?? cache + "/SmolLM2-135M-Instruct.Q4_1.gguf"
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 

@@ -11,7 +11,10 @@ enum TokenizerFixtures {
 
     static var modelPath: String {
         if let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"], !path.isEmpty { return path }
-        return NSHomeDirectory() + "/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
+        // The cache `touchstone fetch` fills, resolved as `ModelStore` does (this target does not
+        // link `Transformer`).
+        let cache = ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache/touchstone"
+        return cache + "/SmolLM2-135M-Instruct.Q4_1.gguf"
     }
 
     private static let loaded: Result<BPETokenizer, Error>? = {

@@ -14,10 +14,10 @@ enum ModelFixtures {
 
     static func directory(_ preset: SyntheticModels.Preset) -> String { models.appendingPathComponent(preset.name).path }
 
-    /// The real SmolLM2 model, if present (env TOUCHSTONE_MODEL overrides the default cache path).
+    /// The real SmolLM2 model, if present (env TOUCHSTONE_MODEL overrides the cache `touchstone
+    /// fetch` fills).
     static var realModel: String? {
-        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
-            ?? "/root/.cache/touchstone/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"] ?? ModelStore.cachedPath(of: ModelStore.smolLM2)
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
