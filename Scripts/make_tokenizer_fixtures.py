@@ -23,7 +23,6 @@ Outputs (Fixtures/tokenizer/):
 
 Usage: python3 Scripts/make_tokenizer_fixtures.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 """
-import hashlib
 import json
 import os
 import random
@@ -32,6 +31,8 @@ import sys
 import tokenizers
 import transformers
 from transformers import AutoTokenizer
+
+from peer_common import sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Fixtures", "tokenizer")
@@ -165,14 +166,6 @@ def fuzz(seed=20240611, count=2000):
                 out.append(chr(rng.randint(lo, hi)))
         texts.append("".join(out))
     return texts
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def peer_entries(tok, texts):

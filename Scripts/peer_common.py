@@ -1,11 +1,10 @@
-"""What the peer scripts share: the default model path and loading it in Hugging Face transformers.
+"""What the peer scripts share: the default model path, a file's SHA-256, and loading the model in
+Hugging Face transformers.
 
 Imported by Scripts/peer_*.py (run them from anywhere; they put this directory on sys.path as
 Python does for the script's own directory).
 """
 import hashlib, os
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(os.environ.get("TOUCHSTONE_CACHE", os.path.expanduser("~/.cache/touchstone")),
@@ -23,6 +22,10 @@ def sha256(path):
 def load_peer(path, threads):
     """The GGUF at `path` as a Float32 transformers model in eval mode, with its tokenizer, on
     `threads` PyTorch threads. Returns (tokenizer, model, file name, SHA-256 of the file)."""
+    # Imported here so that scripts needing only `sha256` or the paths (the tokenizer fixtures)
+    # do not load PyTorch.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     directory, name = os.path.split(os.path.abspath(path))
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(directory, gguf_file=name)
