@@ -67,6 +67,12 @@ struct Arguments {
         return v
     }
 
+    /// The parts of a comma-separated option value, trimmed; empty parts are kept (`1,,2` has
+    /// three parts), so a caller that parses each part rejects them.
+    static func commaSeparated(_ text: String) -> [String] {
+        text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
     /// A comma-separated list of non-negative integers (`1,2,3`; spaces allowed).
     func ids(_ name: String) throws -> [Int]? {
         guard let raw = values[name] else { return nil }

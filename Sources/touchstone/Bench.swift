@@ -193,8 +193,8 @@ func benchBatchSweep(_ args: Arguments) throws {
     let prompt = (0..<promptLength).map { (1000 + 37 * $0) % vocab }
     var sizes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 81]
     if let list = args.string("sizes") {
-        let parsed = list.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil && (1...512).contains($0!) }) else {
+        let parsed = Arguments.commaSeparated(list).map { Int($0) }
+        guard parsed.allSatisfy({ $0 != nil && (1...512).contains($0!) }) else {
             throw CLIError("--sizes takes a comma-separated list of token counts in 1...512, e.g. 1,2,3,4; got '\(list)'")
         }
         sizes = [1] + parsed.map { $0! }.filter { $0 != 1 }

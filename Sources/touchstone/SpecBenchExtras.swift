@@ -46,8 +46,8 @@ func treeVariants(_ args: Arguments) throws -> [(name: String, tree: TokenRecycl
     let limit = TokenRecyclingTree.reference.count
     let nodesText = args.string("tree-nodes") ?? "80"
     var sizes: [Int] = []
-    for part in nodesText.split(separator: ",", omittingEmptySubsequences: false) {
-        guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...limit).contains(n) else {
+    for part in Arguments.commaSeparated(nodesText) {
+        guard let n = Int(part), (1...limit).contains(n) else {
             throw CLIError("--tree-nodes must be a node count in 1…\(limit) or a comma-separated list of them, not '\(nodesText)'")
         }
         sizes.append(n)
@@ -77,9 +77,7 @@ func draftThreshold(_ text: String) throws -> Double {
 
 /// The values of a per-tree option: one for every tree, or one per tree (comma-separated).
 private func perTree(_ args: Arguments, _ option: String, default value: String, count: Int) throws -> [String] {
-    var values = (args.string(option) ?? value).split(separator: ",", omittingEmptySubsequences: false).map {
-        $0.trimmingCharacters(in: .whitespaces)
-    }
+    var values = Arguments.commaSeparated(args.string(option) ?? value)
     if values.count == 1 { values = Array(repeating: values[0], count: count) }
     guard values.count == count else {
         throw CLIError("--\(option) needs one value, or one per --tree-nodes value (\(count)), not \(values.count)")
