@@ -45,6 +45,16 @@ final class CommandLineTests: XCTestCase {
     var tinyModel: String { Self.root.appendingPathComponent("Fixtures/models/tiny-a").path }
 
     /// The fetched SmolLM2 GGUF ($TOUCHSTONE_MODEL, or the cache); skips the test when absent.
+    /// Runs `arguments` and asserts a usage error (exit status 2) whose message contains `message`;
+    /// returns the run for further checks.
+    @discardableResult
+    func assertUsageError(_ arguments: [String], mentions message: String, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let r = try run(arguments)
+        XCTAssertEqual(r.status, 2, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(message), r.stderr, file: file, line: line)
+        return r
+    }
+
     static func fetchedSmolLM2() throws -> String {
         let model = ProcessInfo.processInfo.environment["TOUCHSTONE_MODEL"]
             ?? ((ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"] ?? NSHomeDirectory() + "/.cache/touchstone") + "/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -53,23 +63,17 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testUnknownCommandExitsWithUsageErrorOnStderr() throws {
-        let r = try run(["frobnicate"])
-        XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("unknown command 'frobnicate'"), r.stderr)
+        let r = try assertUsageError(["frobnicate"], mentions: "unknown command 'frobnicate'")
         XCTAssertTrue(r.stdout.isEmpty)
     }
 
     func testUnknownOptionNamesTheOptionAndListsValidOnes() throws {
-        let r = try run(["generate", "--prompt-ids", "1,2", "--frobs", "3"])
-        XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("--frobs"), r.stderr)
+        let r = try assertUsageError(["generate", "--prompt-ids", "1,2", "--frobs", "3"], mentions: "--frobs")
         XCTAssertTrue(r.stderr.contains("--max-new-tokens"), r.stderr)
     }
 
     func testMalformedPromptIDsAreRejected() throws {
-        let r = try run(["generate", "--model", tinyModel, "--prompt-ids", "1,x,3"])
-        XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("'x' is not a token id"), r.stderr)
+        try assertUsageError(["generate", "--model", tinyModel, "--prompt-ids", "1,x,3"], mentions: "'x' is not a token id")
     }
 
     func testMissingModelPathIsARuntimeErrorThatSaysWhy() throws {
@@ -120,15 +124,9 @@ final class CommandLineTests: XCTestCase {
         let drafted = try XCTUnwrap(gatedStats["drafted_tokens"] as? Int), empty = try XCTUnwrap(gatedStats["empty_drafts"] as? Int)
         XCTAssertGreaterThan(empty, 0, "cold, every estimate is 1/2 < 0.9: the first step drafts nothing")
         XCTAssertLessThanOrEqual(drafted, 3 * (steps - empty))
-        let badThreshold = try run(base + ["--strategy", "token-recycling", "--draft-threshold", "-0.1"])
-        XCTAssertEqual(badThreshold.status, 2)
-        XCTAssertTrue(badThreshold.stderr.contains("--draft-threshold must be a probability in [0, 1)"), badThreshold.stderr)
-        let badShape = try run(base + ["--strategy", "token-recycling", "--tree-shape", "bushy"])
-        XCTAssertEqual(badShape.status, 2)
-        XCTAssertTrue(badShape.stderr.contains("--tree-shape must be reference"), badShape.stderr)
-        let badWeights = try run(base + ["--weights", "f16"])
-        XCTAssertEqual(badWeights.status, 2)
-        XCTAssertTrue(badWeights.stderr.contains("--weights must be native"), badWeights.stderr)
+        try assertUsageError(base + ["--strategy", "token-recycling", "--draft-threshold", "-0.1"], mentions: "--draft-threshold must be a probability in [0, 1)")
+        try assertUsageError(base + ["--strategy", "token-recycling", "--tree-shape", "bushy"], mentions: "--tree-shape must be reference")
+        try assertUsageError(base + ["--weights", "f16"], mentions: "--weights must be native")
     }
 
     func testBatchSweepMeasuresTheSizesAskedFor() throws {
@@ -140,9 +138,7 @@ final class CommandLineTests: XCTestCase {
         let passes = try XCTUnwrap(doc["passes"] as? [[String: Any]])
         XCTAssertEqual(passes.map { $0["tokens"] as? Int }, [1, 3, 2], "the one-token baseline first, then the list in order")
         XCTAssertEqual(passes[0]["cost_ratio"] as? Double, 1)
-        let bad = try run(base + ["--sizes", "2,0"])
-        XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("--sizes takes a comma-separated list of token counts in 1...512"), bad.stderr)
+        try assertUsageError(base + ["--sizes", "2,0"], mentions: "--sizes takes a comma-separated list of token counts in 1...512")
     }
 
     func testSpecBenchComparesSeveralTokenRecyclingTreesInOneRun() throws {
@@ -177,15 +173,9 @@ final class CommandLineTests: XCTestCase {
             let math = try XCTUnwrap((dd["categories"] as? [String: Any])?["math"] as? [String: Any])
             XCTAssertEqual(Set(math.keys), Set(expected), "\(extra)")
         }
-        let mismatched = try run(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"])
-        XCTAssertEqual(mismatched.status, 2)
-        XCTAssertTrue(mismatched.stderr.contains("--tree-shape needs one value, or one per --tree-nodes value"), mismatched.stderr)
-        let badThreshold = try run(base + ["--tree-nodes", "1,3", "--draft-threshold", "0.2,1"])
-        XCTAssertEqual(badThreshold.status, 2)
-        XCTAssertTrue(badThreshold.stderr.contains("--draft-threshold must be a probability in [0, 1)"), badThreshold.stderr)
-        let badSize = try run(base + ["--tree-nodes", "1,81"])
-        XCTAssertEqual(badSize.status, 2)
-        XCTAssertTrue(badSize.stderr.contains("--tree-nodes must be a node count in 1…80"), badSize.stderr)
+        try assertUsageError(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"], mentions: "--tree-shape needs one value, or one per --tree-nodes value")
+        try assertUsageError(base + ["--tree-nodes", "1,3", "--draft-threshold", "0.2,1"], mentions: "--draft-threshold must be a probability in [0, 1)")
+        try assertUsageError(base + ["--tree-nodes", "1,81"], mentions: "--tree-nodes must be a node count in 1…80")
     }
 
     func testLogitsFileHasPositionsTimesVocabFloatsAndTheLastRowMatchesGreedy() throws {
