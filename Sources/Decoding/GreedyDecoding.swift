@@ -19,30 +19,23 @@ public enum GreedyDecoding {
     ///     records the processed scores.
     ///   - traceTopK: how many top logits each trace step records.
     ///   - onToken: called with each new token as soon as it is chosen (for streaming).
-    public static func generate(model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                 traceTopK: Int = 5, pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        try DecodingStart.checkPrompt(prompt, contextLength: model.configuration.contextLength)
+        try DecodingStart.checkPrompt(prompt, contextLength: model.shape.contextLength)
         var stats = Generation.Statistics()
-        var output: [Int] = []
-        var trace: [TraceStep] = []
-        var stop = StopReason.maxNewTokens
         var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, pool: pool, stats: &stats)
-        let start = monotonicSeconds()
-        while output.count < stopping.maxNewTokens {
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
+        while recorder.hasRoom {
             if !processors.isEmpty {
-                processors.process(&result.logits, context: ProcessorContext(inputIDs: prompt + output, promptLength: prompt.count))
+                processors.process(&result.logits, context: ProcessorContext(inputIDs: prompt + recorder.output, promptLength: prompt.count))
             }
-            let step = result.logits.withUnsafeBufferPointer { select(logits: $0.baseAddress!, count: model.configuration.vocabularySize, topK: traceTopK) }
-            output.append(step.token)
-            trace.append(step)
-            onToken?(step.token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; break }
-            if cache.length >= model.configuration.contextLength { stop = .contextLimit; break }
+            let step = result.logits.withUnsafeBufferPointer { select(logits: $0.baseAddress!, count: model.shape.vocabularySize, topK: traceTopK) }
+            guard recorder.emit(step) else { break }
+            if cache.length >= model.shape.contextLength { recorder.stop(.contextLimit); break }
             result = try model.forward(tokens: [step.token], cache: cache, logitRows: .last, pool: pool)
-            stats.forwardPasses += 1
+            recorder.statistics.forwardPasses += 1
         }
-        stats.decodeSeconds = monotonicSeconds() - start
-        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+        return recorder.finish()
     }
 
     /// The greedy choice over one row of logits, with its trace entry.

@@ -1,6 +1,7 @@
 import Formats
 import Decoding
 import Transformer
+import Loader
 
 /// Every golden fixture Touchstone ships, as code: which model, prompt, algorithm and parameters.
 /// `touchstone fixtures` runs each entry and writes (or, with `--check`, compares)
@@ -15,7 +16,7 @@ public enum Catalog {
         public let algorithm: String
         public let parameters: [(String, JSONValue)]
         public let seed: UInt64?
-        public let run: (LlamaModel) throws -> Generation
+        public let run: (any CausalLanguageModel) throws -> Generation
     }
 
     /// Models fixtures are made on: the synthetic presets and SmolLM2.
@@ -44,7 +45,7 @@ public enum Catalog {
             let prompts = prompts(for: key)
             let stopping = StoppingCriteria(maxNewTokens: n)
             func add(_ name: String, _ prompt: [Int], _ algorithm: String, _ parameters: [(String, JSONValue)], seed: UInt64? = nil,
-                     _ run: @escaping (LlamaModel) throws -> Generation) {
+                     _ run: @escaping (any CausalLanguageModel) throws -> Generation) {
                 let all = parameters + [("max_new_tokens", .int(n)), ("eos", .string("ignored")), ("trace_top_k", .int(5))]
                 result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, algorithm: algorithm, parameters: all, seed: seed, run: run))
             }
@@ -86,7 +87,7 @@ public enum Catalog {
                 return try SpeculativeDecoding.generate(model: $0, prompt: p0, drafter: &drafter, maxDraftTokens: 4, stopping: stopping)
             }
             add("token-recycling-1", p1, "token-recycling", [("tree_nodes", .int(24)), ("candidates_per_token", .int(8))]) {
-                var drafter = TokenRecyclingDrafter(vocabularySize: $0.configuration.vocabularySize, treeNodes: 24)
+                var drafter = TokenRecyclingDrafter(vocabularySize: $0.shape.vocabularySize, treeNodes: 24)
                 return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 24, stopping: stopping)
             }
             add("aded-1", p1, "aded", [("table", .string("prompt tri-grams")), ("max_nodes", .int(64))], seed: 0) {
@@ -125,7 +126,7 @@ public enum Catalog {
     }
 
     /// Runs an entry and returns its fixture.
-    public static func make(_ entry: Entry, model: LlamaModel, sha256: String? = nil) throws -> Fixture {
+    public static func make(_ entry: Entry, model: any CausalLanguageModel, sha256: String? = nil) throws -> Fixture {
         let generation = try entry.run(model)
         return Fixture(name: entry.id, model: identity(for: entry.modelKey, sha256: sha256), algorithm: entry.algorithm,
                        parameters: entry.parameters, seed: entry.seed, generation: generation)

@@ -40,9 +40,11 @@ public final class KVCache {
     /// Floats allocated per layer for the key (or value) tiles of `slots` slots (whole tiles).
     private static func tileFloats(_ slots: Int, rowWidth: Int) -> Int { (slots + 15) / 16 * 16 * rowWidth }
 
-    public init(configuration c: LlamaConfiguration, initialCapacity: Int = 256) {
+    /// An empty cache for a model of this shape with room for `initialCapacity` slots (it grows
+    /// up to `shape.contextLength`).
+    public init(shape c: ModelShape, initialCapacity: Int = 256) {
         layerCount = c.layerCount
-        rowWidth = c.kvHeadCount * c.headDimension
+        rowWidth = c.kvRowWidth
         limit = c.contextLength
         let slots = max(1, min(initialCapacity, c.contextLength))
         capacity = slots

@@ -35,6 +35,13 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
         self.tiedEmbeddings = tiedEmbeddings
     }
 
+    /// The architecture-independent shape decoding algorithms see.
+    public var shape: ModelShape {
+        ModelShape(layerCount: layerCount, hiddenSize: hiddenSize, headCount: headCount, kvHeadCount: kvHeadCount,
+                   headDimension: headDimension, vocabularySize: vocabularySize, contextLength: contextLength,
+                   tiedEmbeddings: tiedEmbeddings)
+    }
+
     /// Checks the shape for consistency; throws `ModelError.invalidConfiguration` naming the field.
     public func validate() throws {
         func fail(_ message: String) throws -> Never { throw ModelError.invalidConfiguration(message) }

@@ -7,7 +7,7 @@ import Tensors
 /// adjacent-pair RoPE), and RoPE rotates adjacent pairs. Hugging Face checkpoints store the
 /// un-permuted rows and rotate halves; `init(huggingFace:)` permutes their rows on load, so both
 /// sources give the same attention up to the order of the q·k sum.
-public final class LlamaModel: @unchecked Sendable {
+public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public struct Layer {
         public let attentionNorm: [Float]   // [C]
         public let wq: WeightMatrix         // [heads * hd, C]
@@ -77,9 +77,17 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    public var shape: ModelShape { configuration.shape }
+    public var outputHead: WeightMatrix { output }
+
+    /// Llama's layer-0 input is the embedding row itself (no scaling).
+    public func embed(token: Int, into destination: UnsafeMutablePointer<Float>) {
+        tokenEmbedding.decodeRow(token, into: destination)
+    }
+
     /// The same model cut to its first `layerCount` layers, sharing every weight (final norm and
     /// output head included): the draft of self-speculative / layer-skip decoding.
-    public func truncated(toLayers layerCount: Int) throws -> LlamaModel {
+    public func truncated(toLayers layerCount: Int) throws -> any CausalLanguageModel {
         guard layerCount >= 1 && layerCount <= configuration.layerCount else {
             throw ModelError.invalidInput("draft layers must be in 1...\(configuration.layerCount), got \(layerCount)")
         }

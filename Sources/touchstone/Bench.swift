@@ -3,6 +3,7 @@ import Formats
 import Tensors
 import Tokenization
 import Transformer
+import Loader
 import Decoding
 
 func median(_ xs: [Double]) -> Double {
@@ -60,11 +61,11 @@ struct DecodeMeasurement {
 }
 
 /// Prefill of `promptLength` tokens, then `decodeTokens` single-token steps; medians over runs.
-func measureModel(_ model: LlamaModel, prompt: [Int], decodeTokens: Int, runs: Int, pool: ParallelFor) throws -> DecodeMeasurement {
+func measureModel(_ model: any CausalLanguageModel, prompt: [Int], decodeTokens: Int, runs: Int, pool: ParallelFor) throws -> DecodeMeasurement {
     var prefill: [Double] = []
     var decode: [Double] = []
     for _ in 0..<runs {
-        let cache = KVCache(configuration: model.configuration, initialCapacity: prompt.count + decodeTokens + 1)
+        let cache = KVCache(shape: model.shape, initialCapacity: prompt.count + decodeTokens + 1)
         var start = monotonicSeconds()
         var result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
         prefill.append(Double(prompt.count) / (monotonicSeconds() - start))
@@ -80,10 +81,10 @@ func measureModel(_ model: LlamaModel, prompt: [Int], decodeTokens: Int, runs: I
 
 /// Seconds for one forward pass of `batch` new tokens (all rows with logits, as in speculative
 /// verification) after a cache of `context` tokens; median over runs.
-func measureBatch(_ model: LlamaModel, context: [Int], batch: Int, runs: Int, pool: ParallelFor) throws -> Double {
-    let cache = KVCache(configuration: model.configuration, initialCapacity: context.count + batch)
+func measureBatch(_ model: any CausalLanguageModel, context: [Int], batch: Int, runs: Int, pool: ParallelFor) throws -> Double {
+    let cache = KVCache(shape: model.shape, initialCapacity: context.count + batch)
     _ = try model.forward(tokens: context, cache: cache, logitRows: .none, pool: pool)
-    let tokens = (0..<batch).map { (context[$0 % context.count] + 7 * $0) % model.configuration.vocabularySize }
+    let tokens = (0..<batch).map { (context[$0 % context.count] + 7 * $0) % model.shape.vocabularySize }
     var times: [Double] = []
     for _ in 0..<runs {
         let start = monotonicSeconds()
@@ -110,7 +111,7 @@ func benchCommand(_ raw: [String]) throws {
     let decodeTokens = try args.int("decode-tokens", default: 32, range: 1...4096)!
     let loaded = try loadModel(args)
     let model = loaded.model
-    let vocab = model.configuration.vocabularySize
+    let vocab = model.shape.vocabularySize
     // A fixed, deterministic prompt of ordinary token ids.
     let prompt = (0..<promptLength).map { (1000 + 37 * $0) % vocab }
     let threads = ParallelFor.shared.threadCount
@@ -189,7 +190,7 @@ func benchBatchSweep(_ args: Arguments) throws {
     let runs = try args.int("runs", default: 5, range: 1...100)!
     let promptLength = try args.int("prompt-length", default: 128, range: 1...4096)!
     let model = try loadModel(args).model
-    let vocab = model.configuration.vocabularySize
+    let vocab = model.shape.vocabularySize
     let prompt = (0..<promptLength).map { (1000 + 37 * $0) % vocab }
     var sizes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 81]
     if let list = args.string("sizes") {

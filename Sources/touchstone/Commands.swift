@@ -3,6 +3,7 @@ import Formats
 import Tensors
 import Tokenization
 import Transformer
+import Loader
 import Decoding
 
 let commonValueOptions: Set<String> = ["model", "threads", "weights"]
@@ -179,13 +180,13 @@ func logitsCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
-    let cache = KVCache(configuration: loaded.model.configuration, initialCapacity: prompt.count)
+    let cache = KVCache(shape: loaded.model.shape, initialCapacity: prompt.count)
     let result = try loaded.model.forward(tokens: prompt, cache: cache, logitRows: .all)
     let data = result.logits.withUnsafeBufferPointer { Data(buffer: $0) }  // little-endian on every supported platform
     do { try data.write(to: URL(fileURLWithPath: out)) } catch {
         throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
     }
-    let vocab = loaded.model.configuration.vocabularySize
+    let vocab = loaded.model.shape.vocabularySize
     if args.has("json") {
         var argmaxes: [Int] = []
         result.logits.withUnsafeBufferPointer { p in

@@ -2,6 +2,7 @@ import Foundation
 import Formats
 import Tensors
 import Transformer
+import Loader
 import Decoding
 import Golden
 
@@ -14,10 +15,10 @@ func fixturesCommand(_ raw: [String]) throws {
     var entries = Catalog.entries(includeRealModel: !args.has("skip-real-model"))
     if let only = args.string("only") { entries = entries.filter { $0.id.contains(only) } }
     if entries.isEmpty { throw CLIError("no fixture matches --only \(args.string("only") ?? "")") }
-    var models: [String: LlamaModel] = [:]
-    func model(_ key: String) throws -> LlamaModel {
+    var models: [String: any CausalLanguageModel] = [:]
+    func model(_ key: String) throws -> any CausalLanguageModel {
         if let m = models[key] { return m }
-        let m: LlamaModel
+        let m: any CausalLanguageModel
         if let preset = SyntheticModels.presets.first(where: { $0.name == key }) {
             m = try SyntheticModels.model(preset)
         } else {

@@ -1,9 +1,10 @@
 import Formats
 import Transformer
+import Loader
 import Decoding
 
 /// Lookahead decoding from the command line: `--window-size W --ngram-size N --guess-set-size G`.
-func runLookahead(_ args: Arguments, model: LlamaModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+func runLookahead(_ args: Arguments, model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
                   onToken: ((Int) -> Void)?, extra: [(String, JSONValue)]) throws -> (Generation, [(ids: [Int], score: Double)]?, [(String, JSONValue)]) {
     let (w, n, g) = try lookaheadSizes(args, defaults: (7, 5, 7))
     var extra = extra
@@ -22,7 +23,7 @@ func lookaheadSizes(_ args: Arguments, defaults: (Int, Int, Int)) throws -> (Int
 }
 
 /// Spec-Bench runs Lookahead with sizes that suit a 2-core CPU unless told otherwise.
-func lookaheadSpecBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [SpecBenchMethod] {
+func lookaheadSpecBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
     let (w, n, g) = try lookaheadSizes(args, defaults: (3, 2, 3))
     return [SpecBenchMethod(name: "lookahead") { m, p, s in
         try LookaheadDecoding.generate(model: m, prompt: p, windowSize: w, ngramSize: n, guessSetSize: g, stopping: s, traceTopK: 0)

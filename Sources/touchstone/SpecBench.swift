@@ -3,17 +3,18 @@ import Formats
 import Tensors
 import Tokenization
 import Transformer
+import Loader
 import Decoding
 
 /// One speculative method as Spec-Bench runs it: a name and a function that generates.
 struct SpecBenchMethod {
     let name: String
-    let run: (LlamaModel, [Int], StoppingCriteria) throws -> Generation
+    let run: (any CausalLanguageModel, [Int], StoppingCriteria) throws -> Generation
 }
 
 /// The methods `bench --spec-bench` can run, by name.
-func specBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [SpecBenchMethod] {
-    let draftLayers = try args.int("draft-layers", default: max(1, model.configuration.layerCount / 3), range: 1...model.configuration.layerCount)!
+func specBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
+    let draftLayers = try args.int("draft-layers", default: max(1, model.shape.layerCount / 3), range: 1...model.shape.layerCount)!
     let assistant = try args.int("num-assistant-tokens", default: 4, range: 1...64)!
     let lookupTokens = try args.int("prompt-lookup-num-tokens", default: 10, range: 1...64)!
     let ngram = try args.int("max-matching-ngram-size", default: 2, range: 1...16)!

@@ -1,13 +1,14 @@
 import Foundation
 import Formats
 import Transformer
+import Loader
 import Decoding
 
 /// Spec-Bench methods beyond greedy, prompt lookup and layer-skip speculative decoding.
 /// Token Recycling keeps one drafter (its adjacency matrix) for the whole run — the paper's hot
 /// start — so later questions draft from what earlier ones taught it.
-func extraSpecBenchMethods(_ args: Arguments, model: LlamaModel) throws -> [SpecBenchMethod] {
-    let vocab = model.configuration.vocabularySize
+func extraSpecBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
+    let vocab = model.shape.vocabularySize
     // `--tree-nodes 1,2,4,8` runs one Token Recycling method per size (`token-recycling@N`), each
     // with its own hot matrix, so one run compares tree sizes against the same greedy baseline;
     // `--tree-shape` gives one shape for all or one per size (`token-recycling@N-compact`), and

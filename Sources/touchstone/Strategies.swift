@@ -3,6 +3,7 @@ import Formats
 import Tensors
 import Tokenization
 import Transformer
+import Loader
 import Decoding
 
 /// Processor options, named as Hugging Face's GenerationConfig in kebab-case.
@@ -87,7 +88,7 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
                  traceTopK: Int, onToken: ((Int) -> Void)?) throws -> (Generation, [(ids: [Int], score: Double)]?, [(String, JSONValue)]) {
     let model = loaded.model
     let parameters = try samplingParameters(args, eos: stopping.endOfSequenceIDs)
-    try checkTokenIDs(parameters, vocabularySize: model.configuration.vocabularySize)
+    try checkTokenIDs(parameters, vocabularySize: model.shape.vocabularySize)
     let order = try processorOrder(args)
     // Non-sampling processors (repetition penalty, no-repeat n-gram, …) apply to every strategy,
     // as in Hugging Face; warpers (temperature, top-k/p, …) only when sampling.
@@ -170,15 +171,15 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
         let sampling = args.string("seed") != nil
         if !sampling { try requireGreedyOnly() }
         let k = try args.int("num-assistant-tokens", default: 5, range: 1...256)!
-        var draftModel: LlamaModel
+        var draftModel: any CausalLanguageModel
         if let layers = try args.int("draft-layers", range: 1...10_000) {
             if args.string("draft-model") != nil { throw CLIError("give either --draft-layers or --draft-model") }
             draftModel = try model.truncated(toLayers: layers)
             extra.append(("draft_layers", .int(layers)))
         } else if let m = args.string("draft-model") {
             let draft = try ModelStore.load(path: try ModelStore.resolve(m, log: { printError($0) })).model
-            guard draft.configuration.vocabularySize == model.configuration.vocabularySize else {
-                throw CLIError("the draft model's vocabulary (\(draft.configuration.vocabularySize)) differs from the target's (\(model.configuration.vocabularySize))")
+            guard draft.shape.vocabularySize == model.shape.vocabularySize else {
+                throw CLIError("the draft model's vocabulary (\(draft.shape.vocabularySize)) differs from the target's (\(model.shape.vocabularySize))")
             }
             draftModel = draft
             extra.append(("draft_model", .string(draft.origin)))
@@ -187,12 +188,12 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
         }
         extra.append(("num_assistant_tokens", .int(k)))
         var trimmed: TrimmedHeadModel? = nil
-        if let keep = try args.int("vocab-trim", range: 1...model.configuration.vocabularySize) {
+        if let keep = try args.int("vocab-trim", range: 1...model.shape.vocabularySize) {
             guard let tablePath = args.string("vocab-table") else {
                 throw CLIError("--vocab-trim N needs --vocab-table FILE (made by `touchstone vocab-table`)")
             }
             let ranking = try readVocabTable(tablePath)
-            let trim = try VocabTrim(ranking: ranking, count: keep, vocabularySize: model.configuration.vocabularySize,
+            let trim = try VocabTrim(ranking: ranking, count: keep, vocabularySize: model.shape.vocabularySize,
                                      alwaysKeep: stopping.endOfSequenceIDs.sorted())
             trimmed = try TrimmedHeadModel(model: draftModel, trim: trim)
             extra.append(("vocab_trim", .int(keep)))
@@ -227,7 +228,7 @@ func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded,
         extra.append(("tree_shape", .string(args.string("tree-shape") ?? "reference")))
         let threshold = try draftThreshold(args.string("draft-threshold") ?? "0")
         extra.append(("draft_threshold", .double(threshold)))
-        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: tree, draftThreshold: threshold)
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, tree: tree, draftThreshold: threshold)
         let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count, stopping: stopping,
                                                  traceTopK: traceTopK, onToken: onToken)
         // How many nodes each step verified (the threshold drafts fewer, sometimes none).
@@ -277,7 +278,7 @@ func distributionCommand(_ raw: [String]) throws {
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
     let parameters = try samplingParameters(args, eos: loaded.endOfSequenceIDs)
-    try checkTokenIDs(parameters, vocabularySize: loaded.model.configuration.vocabularySize)
+    try checkTokenIDs(parameters, vocabularySize: loaded.model.shape.vocabularySize)
     let order = try processorOrder(args)
     let d: (supportSize: Int, top: [(id: Int, probability: Float)])
     do { d = try SampleDecoding.distribution(model: loaded.model, prompt: prompt, parameters: parameters, order: order, limit: top) } catch let e as SamplingParameterError {

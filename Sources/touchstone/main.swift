@@ -3,6 +3,7 @@ import Formats
 import Tensors
 import Tokenization
 import Transformer
+import Loader
 import Decoding
 
 let usage = """

@@ -4,6 +4,7 @@ import Decoding
 import Formats
 import Tensors
 import Transformer
+import Loader
 
 /// Agreement with the independent peer (Hugging Face transformers, Float32) on SmolLM2-135M:
 /// fixtures made by Scripts/peer_smollm2.py from the same GGUF. CI fetches the model first;
@@ -52,14 +53,14 @@ final class SmolLM2PeerAgreementTests: XCTestCase {
         let model = try Self.model()
         let reference = try Self.loadReference()
         XCTAssertEqual(reference.sha256, ModelStore.smolLM2.sha256, "fixtures were made from a different model file")
-        XCTAssertEqual(reference.vocab, model.configuration.vocabularySize)
+        XCTAssertEqual(reference.vocab, model.shape.vocabularySize)
         XCTAssertGreaterThanOrEqual(reference.prompts.count, 5)
         var worst: Float = 0
         for prompt in reference.prompts {
             let peer = try Data(contentsOf: Self.fixtureDirectory.appendingPathComponent(prompt.logitsFile))
             XCTAssertEqual(peer.count, prompt.ids.count * reference.vocab * 4)
             let peerLogits = peer.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            let cache = KVCache(configuration: model.configuration)
+            let cache = KVCache(shape: model.shape)
             let ours = try model.forward(tokens: prompt.ids, cache: cache, logitRows: .all)
             XCTAssertEqual(ours.logits.count, peerLogits.count)
             for row in 0..<prompt.ids.count {

@@ -9,7 +9,7 @@ import Transformer
 /// ADED on the real SmolLM2-135M-Instruct (skipped when the GGUF is absent). The benchmark runs
 /// only with `ADED_BENCH=1` (release build): `ADED_BENCH=1 swift test -c release --filter ADEDSmolLM2Tests`.
 final class ADEDSmolLM2Tests: XCTestCase {
-    static func smolLM2() throws -> (LlamaModel, BPETokenizer) {
+    static func smolLM2() throws -> (any CausalLanguageModel, BPETokenizer) {
         let loaded = try SmolLM2TestModel.load()
         return (loaded.model, try XCTUnwrap(loaded.tokenizer))
     }

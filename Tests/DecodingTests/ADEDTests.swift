@@ -196,7 +196,7 @@ final class ADEDTests: XCTestCase {
 
     // MARK: Greedy identity and determinism on synthetic models
 
-    func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int) throws -> Generation {
+    func greedy(_ model: any CausalLanguageModel, _ prompt: [Int], _ n: Int) throws -> Generation {
         try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n))
     }
 

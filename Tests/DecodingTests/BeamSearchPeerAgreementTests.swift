@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Decoding
 import Transformer
+import Loader
 
 /// Beam and group beam search agree with Hugging Face transformers 4.52.4 (Float32) on
 /// SmolLM2-135M-Instruct: fixtures from Scripts/peer_beam.py. Skips when the model is absent

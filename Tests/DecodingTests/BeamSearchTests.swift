@@ -210,11 +210,11 @@ final class BeamSearchTests: XCTestCase {
     /// the context (tiny-a has 256) and is rebuilt.
     func testSharedPrefixCacheEqualsRecomputingEveryBeamFromScratch() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
-        let V = model.configuration.vocabularySize
+        let V = model.shape.vocabularySize
         for prompt in [[3, 1, 4, 1, 5], (0..<200).map { ($0 * 37) % 500 }] {
             let scratch: BeamSearch.LogitsFunction = { continuations in
                 try continuations.map { c in
-                    Array(try model.forward(tokens: prompt + c, cache: KVCache(configuration: model.configuration), logitRows: .last).logits)
+                    Array(try model.forward(tokens: prompt + c, cache: KVCache(shape: model.shape), logitRows: .last).logits)
                 }
             }
             let stopping = StoppingCriteria(maxNewTokens: 16, endOfSequenceIDs: [7])

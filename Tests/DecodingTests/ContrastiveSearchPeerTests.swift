@@ -1,6 +1,7 @@
 import XCTest
 import Decoding
 import Transformer
+import Loader
 
 /// Contrastive search on SmolLM2-135M against Hugging Face transformers 4.52
 /// (`generate(penalty_alpha=0.6, top_k=4, max_new_tokens=32)`, Float32, same GGUF), fixtures

@@ -18,8 +18,8 @@ enum ContrastiveDoLaSupport {
     }
 
     /// A full forward over `ids` from an empty cache (the "simplest path" oracle).
-    static func fullForward(_ model: LlamaModel, _ ids: [Int], pool: ParallelFor = .shared) throws -> ForwardResult {
-        let cache = KVCache(configuration: model.configuration, initialCapacity: ids.count)
+    static func fullForward(_ model: any CausalLanguageModel, _ ids: [Int], pool: ParallelFor = .shared) throws -> ForwardResult {
+        let cache = KVCache(shape: model.shape, initialCapacity: ids.count)
         return try model.forward(tokens: ids, cache: cache, logitRows: .all, tapLayers: true, pool: pool)
     }
 
@@ -40,5 +40,5 @@ enum ContrastiveDoLaSupport {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    static func smolLM2() throws -> LlamaModel { try SmolLM2TestModel.load().model }
+    static func smolLM2() throws -> any CausalLanguageModel { try SmolLM2TestModel.load().model }
 }

@@ -89,7 +89,7 @@ final class ContrastiveSearchTests: XCTestCase {
         let prompt = Support.prompt(seed: 9, count: 7, vocabulary: 97)
         let (generation, steps) = try ContrastiveSearch.generateWithSteps(model: model, prompt: prompt, penaltyAlpha: 0.6, topK: 3,
                                                                           stopping: StoppingCriteria(maxNewTokens: 10), traceTopK: 97)
-        let C = model.configuration.hiddenSize, V = model.configuration.vocabularySize
+        let C = model.shape.hiddenSize, V = model.shape.vocabularySize
         for (t, step) in steps.enumerated() {
             let ids = prompt + generation.outputIDs.prefix(t)
             let full = try Support.fullForward(model, ids)

@@ -1,6 +1,7 @@
 import XCTest
 import Decoding
 import Transformer
+import Loader
 
 /// DoLa on SmolLM2-135M against Hugging Face transformers 4.52 (`generate(dola_layers="high",
 /// repetition_penalty=1.2, do_sample=False, max_new_tokens=32)`, Float32, same GGUF), fixtures
@@ -14,8 +15,8 @@ final class DoLaPeerTests: XCTestCase {
         let parameters = try XCTUnwrap(doc["parameters"] as? [String: Any])
         XCTAssertEqual(parameters["dola_layers"] as? String, "high")
         let candidates = try XCTUnwrap(parameters["candidate_layers"] as? [Int])
-        XCTAssertEqual(try DoLaLayers.high.candidateLayers(layerCount: model.configuration.layerCount,
-                                                           tiedEmbeddings: model.configuration.tiedEmbeddings), candidates)
+        XCTAssertEqual(try DoLaLayers.high.candidateLayers(layerCount: model.shape.layerCount,
+                                                           tiedEmbeddings: model.shape.tiedEmbeddings), candidates)
         let penalty = try XCTUnwrap(parameters["repetition_penalty"] as? Double)
         let maxNew = try XCTUnwrap(parameters["max_new_tokens"] as? Int)
         let eos = Set(try XCTUnwrap(parameters["eos_token_ids"] as? [Int]))

@@ -114,7 +114,7 @@ final class DoLaTests: XCTestCase {
         let penalty = RepetitionPenalty(penalty: 1.2)
         let (generation, steps) = try DoLa.generateWithSteps(model: model, prompt: prompt, layers: .layers(candidates),
                                                              stopping: StoppingCriteria(maxNewTokens: 12), processors: [penalty], traceTopK: 97)
-        let C = model.configuration.hiddenSize, V = model.configuration.vocabularySize
+        let C = model.shape.hiddenSize, V = model.shape.vocabularySize
         XCTAssertEqual(generation.outputIDs.count, 12)
         var layersUsed = Set<Int>()
         for (t, step) in steps.enumerated() {
@@ -127,7 +127,7 @@ final class DoLaTests: XCTestCase {
             for j in candidates {
                 let h: [Float] = j == 0 ? (0..<C).map { model.tokenEmbedding.element(row: ids[last], column: $0) }
                                         : Array(full.layerOutputs![j - 1][(last * C)..<((last + 1) * C)])
-                let b = model.output.multiply(h)
+                let b = model.outputHead.multiply(h)
                 premature.append(b)
                 divergences.append(DoLa.jensenShannonDivergence(finalLogits: final, prematureLogits: b))
             }
@@ -155,7 +155,7 @@ final class DoLaTests: XCTestCase {
         let (generation, steps) = try DoLa.generateWithSteps(model: model, prompt: prompt, layers: .layers([2]),
                                                              stopping: StoppingCriteria(maxNewTokens: 1), traceTopK: 97)
         XCTAssertEqual(steps, [DoLa.Step(prematureLayer: 2, jensenShannonDivergences: [])])
-        let C = model.configuration.hiddenSize, V = model.configuration.vocabularySize
+        let C = model.shape.hiddenSize, V = model.shape.vocabularySize
         let full = try Support.fullForward(model, prompt)
         let last = prompt.count - 1
         let final = Array(full.logits[(last * V)...])
@@ -166,8 +166,8 @@ final class DoLaTests: XCTestCase {
                 normed.withUnsafeMutableBufferPointer { Kernels.rmsNorm(hp.baseAddress!, weight: wp.baseAddress!, epsilon: model.configuration.rmsNormEpsilon, count: C, into: $0.baseAddress!) }
             }
         }
-        let raw = DoLa.relativeTopContrast(finalLogits: final, prematureLogits: model.output.multiply(h))
-        let lens = DoLa.relativeTopContrast(finalLogits: final, prematureLogits: model.output.multiply(normed))
+        let raw = DoLa.relativeTopContrast(finalLogits: final, prematureLogits: model.outputHead.multiply(h))
+        let lens = DoLa.relativeTopContrast(finalLogits: final, prematureLogits: model.outputHead.multiply(normed))
         XCTAssertNotEqual(raw, lens)
         for e in generation.trace[0].topLogits { XCTAssertEqual(e.logit, raw[e.id]) }
     }
@@ -179,7 +179,7 @@ final class DoLaTests: XCTestCase {
         let model = try Support.syntheticModel(seed: 23, layers: 4)
         let prompt = Support.prompt(seed: 3, count: 4, vocabulary: 97)
         let (generation, _) = try DoLa.generateWithSteps(model: model, prompt: prompt, layers: .high, stopping: StoppingCriteria(maxNewTokens: 10), traceTopK: 97)
-        let V = model.configuration.vocabularySize
+        let V = model.shape.vocabularySize
         let full = try Support.fullForward(model, prompt + generation.outputIDs.dropLast())
         for t in 0..<generation.outputIDs.count {
             let row = prompt.count - 1 + t

@@ -13,7 +13,7 @@ final class GreedyDecodingTests: XCTestCase {
             let generation = try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: 12))
             var sequence = prompt
             for step in 0..<12 {
-                let result = try model.forward(tokens: sequence, cache: KVCache(configuration: model.configuration), logitRows: .last)
+                let result = try model.forward(tokens: sequence, cache: KVCache(shape: model.shape), logitRows: .last)
                 var best = 0
                 for i in 1..<result.logits.count where result.logits[i] > result.logits[best] { best = i }
                 XCTAssertEqual(generation.outputIDs[step], best, "\(preset.name) step \(step)")
@@ -50,12 +50,12 @@ final class GreedyDecodingTests: XCTestCase {
     func testEmptyPromptAndContextOverflowAreTypedErrors() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
         XCTAssertThrowsError(try GreedyDecoding.generate(model: model, prompt: [], stopping: StoppingCriteria(maxNewTokens: 1)))
-        let long = Array(repeating: 1, count: model.configuration.contextLength)
+        let long = Array(repeating: 1, count: model.shape.contextLength)
         XCTAssertThrowsError(try GreedyDecoding.generate(model: model, prompt: long, stopping: StoppingCriteria(maxNewTokens: 1))) { error in
             guard case .contextOverflow = error as? ModelError else { return XCTFail("\(error)") }
         }
         // Generation stops cleanly at the context limit.
-        let nearlyFull = Array(repeating: 1, count: model.configuration.contextLength - 3)
+        let nearlyFull = Array(repeating: 1, count: model.shape.contextLength - 3)
         let g = try GreedyDecoding.generate(model: model, prompt: nearlyFull, stopping: StoppingCriteria(maxNewTokens: 10))
         XCTAssertEqual(g.stopReason, .contextLimit)
         XCTAssertEqual(g.outputIDs.count, 4)

@@ -6,11 +6,11 @@ import Tensors
 import Transformer
 
 final class LookaheadDecodingTests: XCTestCase {
-    private func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = [], pool: ParallelFor = .shared) throws -> Generation {
+    private func greedy(_ model: any CausalLanguageModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = [], pool: ParallelFor = .shared) throws -> Generation {
         try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n, endOfSequenceIDs: eos), pool: pool)
     }
 
-    private func lookahead(_ model: LlamaModel, _ prompt: [Int], _ n: Int, W: Int, N: Int, G: Int, eos: Set<Int> = [],
+    private func lookahead(_ model: any CausalLanguageModel, _ prompt: [Int], _ n: Int, W: Int, N: Int, G: Int, eos: Set<Int> = [],
                            poolFromPrompt: Bool = false, initialWindow: [Int]? = nil, bonus: Bool = true,
                            pool: ParallelFor = .shared) throws -> Generation {
         try LookaheadDecoding.generate(model: model, prompt: prompt, windowSize: W, ngramSize: N, guessSetSize: G,

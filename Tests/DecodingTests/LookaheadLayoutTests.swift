@@ -52,14 +52,14 @@ final class LookaheadLayoutTests: XCTestCase {
         let prompt = [5, 17, 33, 2]
         let layout = LookaheadLayout(pending: 60, position: prompt.count, level0: [61, 62], upperLevels: [[70, 71, 72], [80, 81, 82]],
                                      guesses: [[90, 91, 92]])
-        let cache = KVCache(configuration: model.configuration)
+        let cache = KVCache(shape: model.shape)
         _ = try model.forward(tokens: prompt, cache: cache, logitRows: .none)
         let batch = try model.forward(tokens: layout.tokens, positions: layout.positions, mask: layout.attentionMask(cacheLength: prompt.count),
                                       cache: cache, logitRows: .all)
-        let vocab = model.configuration.vocabularySize
+        let vocab = model.shape.vocabularySize
         for row in [5, 7, 8, 11] {
             let sequence = prompt + layout.visible[row].map { layout.tokens[$0] }
-            let fresh = KVCache(configuration: model.configuration)
+            let fresh = KVCache(shape: model.shape)
             let causal = try model.forward(tokens: sequence, cache: fresh, logitRows: .last)
             XCTAssertEqual(Array(batch.logits[(row * vocab)..<((row + 1) * vocab)]), causal.logits, "row \(row)")
         }

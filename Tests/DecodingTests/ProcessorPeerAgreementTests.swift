@@ -3,6 +3,7 @@ import XCTest
 import Decoding
 import Tensors
 import Transformer
+import Loader
 
 /// Agreement with the independent peer: Hugging Face's own processor classes applied to its own
 /// Float32 logits of SmolLM2-135M-Instruct (Fixtures/peer/processors/distributions.json, made by
@@ -98,7 +99,7 @@ final class ProcessorPeerAgreementTests: XCTestCase {
         let model = try ModelStore.load(path: path).model
         var worst: [String: Double] = [:]
         for prompt in reference.prompts {
-            let cache = KVCache(configuration: model.configuration, initialCapacity: prompt.ids.count)
+            let cache = KVCache(shape: model.shape, initialCapacity: prompt.ids.count)
             let logits = Array(try model.forward(tokens: prompt.ids, cache: cache, logitRows: .last).logits(row: 0))
             var logitDiff: Float = 0
             for i in 0..<logits.count { logitDiff = max(logitDiff, abs(logits[i] - prompt.peerLogits[i])) }

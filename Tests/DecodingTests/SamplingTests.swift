@@ -197,7 +197,7 @@ final class SamplingTests: XCTestCase {
         var rng = Xoshiro256StarStar(seed: 77)
         var ids = prompt
         for (i, step) in g.trace.enumerated() {
-            let cache = KVCache(configuration: model.configuration)
+            let cache = KVCache(shape: model.shape)
             var scores = Array(try model.forward(tokens: ids, cache: cache, logitRows: .last).logits(row: 0))
             chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
             let p = Sampler.probabilities(from: scores)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Transformer
+import Loader
 
 /// SmolLM2-135M-Instruct for the decoding tests that need the real model: the file named by
 /// `TOUCHSTONE_MODEL`, else the one `touchstone fetch` puts in the cache (CI fetches it). Tests

@@ -44,14 +44,14 @@ private struct ScriptedDrafter: Drafter {
 }
 
 final class SpeculativeDecodingTests: XCTestCase {
-    func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
+    func greedy(_ model: any CausalLanguageModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
         try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n, endOfSequenceIDs: eos))
     }
 
     func testGreedySpeculativeEqualsGreedyForAnyDraft() throws {
         for preset in SyntheticModels.presets {
             let model = try SyntheticModels.model(preset)
-            let vocab = model.configuration.vocabularySize
+            let vocab = model.shape.vocabularySize
             for prompt in [[1, 2, 3], [40, 41, 40, 41, 40], [9]] {
                 let reference = try greedy(model, prompt, 20)
                 let truth = try greedy(model, prompt, 40).outputIDs
@@ -83,7 +83,7 @@ final class SpeculativeDecodingTests: XCTestCase {
         // 1 token from the prefill, then 4 steps of 6 accepted + 1 = 28 more.
         XCTAssertEqual(right.statistics.verificationSteps, 4)
         XCTAssertEqual(right.statistics.meanAcceptedTokens, 7)
-        var wrong = ScriptedDrafter(.wrong(vocab: model.configuration.vocabularySize), promptLength: prompt.count)
+        var wrong = ScriptedDrafter(.wrong(vocab: model.shape.vocabularySize), promptLength: prompt.count)
         let none = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &wrong, maxDraftTokens: 6, stopping: StoppingCriteria(maxNewTokens: 10))
         XCTAssertEqual(none.statistics.acceptedDraftTokens, none.outputIDs.filter { _ in false }.count + (none.statistics.acceptedDraftTokens))
         XCTAssertEqual(none.statistics.meanAcceptedTokens, 1, accuracy: 1e-9)
@@ -151,10 +151,10 @@ final class SpeculativeDecodingTests: XCTestCase {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
         let prompt = [2, 4, 6]
         let truth = try greedy(model, prompt, 6).outputIDs
-        let cache = KVCache(configuration: model.configuration)
+        let cache = KVCache(shape: model.shape)
         _ = try model.forward(tokens: prompt, cache: cache, logitRows: .last)
         // Root children: a wrong token, then the right one; the right one has a right child.
-        let wrongToken = (truth[1] + 1) % model.configuration.vocabularySize
+        let wrongToken = (truth[1] + 1) % model.shape.vocabularySize
         let tree = DraftTree(tokens: [wrongToken, truth[1], truth[2], wrongToken], parents: [-1, -1, 1, 1])
         let r = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: truth[0], draft: tree)
         XCTAssertEqual(r.acceptedTokens, [truth[1], truth[2]])
@@ -163,7 +163,7 @@ final class SpeculativeDecodingTests: XCTestCase {
         XCTAssertEqual(cache.length, prompt.count + 3)
         // Continuing from the compacted cache equals fresh greedy.
         let next = try model.forward(tokens: [r.nextToken], cache: cache, logitRows: .last)
-        let fresh = try model.forward(tokens: prompt + Array(truth.prefix(4)), cache: KVCache(configuration: model.configuration), logitRows: .last)
+        let fresh = try model.forward(tokens: prompt + Array(truth.prefix(4)), cache: KVCache(shape: model.shape), logitRows: .last)
         XCTAssertEqual(next.logits, fresh.logits)
     }
 }

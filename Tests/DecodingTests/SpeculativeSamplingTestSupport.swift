@@ -14,8 +14,8 @@ enum SpeculativeSamplingTestSupport {
     static let draftConfiguration = LlamaConfiguration(hiddenSize: 16, intermediateSize: 32, layerCount: 1, headCount: 2, kvHeadCount: 1,
                                                        vocabularySize: 12, contextLength: 64, rmsNormEpsilon: 1e-5,
                                                        ropeTheta: 10000, tiedEmbeddings: false)
-    nonisolated(unsafe) static var models: (target: LlamaModel, draft: LlamaModel)?
-    static func tinyModels() throws -> (target: LlamaModel, draft: LlamaModel) {
+    nonisolated(unsafe) static var models: (target: any CausalLanguageModel, draft: any CausalLanguageModel)?
+    static func tinyModels() throws -> (target: any CausalLanguageModel, draft: any CausalLanguageModel) {
         if let m = models { return m }
         let m = (try SyntheticModels.model(configuration: targetConfiguration, seed: 21),
                  try SyntheticModels.model(configuration: draftConfiguration, seed: 22))
@@ -27,10 +27,10 @@ enum SpeculativeSamplingTestSupport {
     static let singleThread = ParallelFor(threadCount: 1)
 
     /// The target's processed next-token distribution after `ids`, computed from scratch.
-    static func processedDistribution(_ model: LlamaModel, ids: [Int], promptLength: Int, parameters: SamplingParameters,
+    static func processedDistribution(_ model: any CausalLanguageModel, ids: [Int], promptLength: Int, parameters: SamplingParameters,
                                       order: ProcessorOrder = .hf) throws -> [Float] {
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
-        let cache = KVCache(configuration: model.configuration, initialCapacity: ids.count)
+        let cache = KVCache(shape: model.shape, initialCapacity: ids.count)
         var scores = try model.forward(tokens: ids, cache: cache, logitRows: .last, pool: singleThread).logits
         chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: promptLength))
         return Sampler.probabilities(from: scores)
@@ -39,8 +39,8 @@ enum SpeculativeSamplingTestSupport {
     /// The exact probability of every sequence of the first `length` generated tokens under
     /// ancestral sampling from `model` (products of the processed distributions, binary64),
     /// indexed by the base-V number `t_1 t_2 …` (t_1 most significant).
-    static func exactJointDistribution(_ model: LlamaModel, prompt: [Int], parameters: SamplingParameters, length: Int) throws -> [Double] {
-        let V = model.configuration.vocabularySize
+    static func exactJointDistribution(_ model: any CausalLanguageModel, prompt: [Int], parameters: SamplingParameters, length: Int) throws -> [Double] {
+        let V = model.shape.vocabularySize
         var out = [Double](repeating: 0, count: Int(pow(Double(V), Double(length))))
         func walk(_ ids: [Int], _ mass: Double, _ index: Int, _ depth: Int) throws {
             if depth == length { out[index] += mass; return }

@@ -6,12 +6,19 @@ import Transformer
 final class SpeculativeSamplingTests: XCTestCase {
     typealias Support = SpeculativeSamplingTestSupport
 
-    func run(_ target: LlamaModel, _ draft: some SamplingDraftModel, _ prompt: [Int], _ parameters: SamplingParameters, gamma: Int,
+    func run(_ target: any CausalLanguageModel, _ draft: some SamplingDraftModel, _ prompt: [Int], _ parameters: SamplingParameters, gamma: Int,
              seed: UInt64, maxNewTokens: Int, eos: Set<Int> = [], pool: ParallelFor = Support.singleThread,
              rule: SpeculativeSampling.RejectionRule = .residual) throws -> Generation {
         try SpeculativeSampling.generate(target: target, draft: draft, prompt: prompt, parameters: parameters, order: .hf,
                                          numDraftTokens: gamma, seed: seed, stopping: StoppingCriteria(maxNewTokens: maxNewTokens, endOfSequenceIDs: eos),
                                          traceTopK: 3, pool: pool, rule: rule, onToken: nil)
+    }
+
+    func run(_ target: any CausalLanguageModel, _ draft: any CausalLanguageModel, _ prompt: [Int], _ parameters: SamplingParameters, gamma: Int,
+             seed: UInt64, maxNewTokens: Int, eos: Set<Int> = [], pool: ParallelFor = Support.singleThread,
+             rule: SpeculativeSampling.RejectionRule = .residual) throws -> Generation {
+        try run(target, FullHeadDraft(model: draft), prompt, parameters, gamma: gamma, seed: seed, maxNewTokens: maxNewTokens, eos: eos,
+                pool: pool, rule: rule)
     }
 
     // MARK: exact one-step check (no Monte Carlo)
@@ -94,7 +101,7 @@ final class SpeculativeSamplingTests: XCTestCase {
     /// the residual is the target argmax, so the output is greedy decoding's, for any seed.
     func testOneHotDistributionsReduceToGreedyDecoding() throws {
         let target = try SyntheticModels.model(SyntheticModels.tinyA)
-        let drafts: [LlamaModel] = [try target.truncated(toLayers: 1),
+        let drafts: [any CausalLanguageModel] = [try target.truncated(toLayers: 1),
                                     try SyntheticModels.model(configuration: SyntheticModels.tinyA.configuration, seed: 77)]
         for prompt in [[1, 2, 3], [40, 41, 40, 41], [9]] {
             let greedy = try GreedyDecoding.generate(model: target, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: 24))

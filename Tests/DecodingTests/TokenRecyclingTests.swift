@@ -120,13 +120,13 @@ final class TokenRecyclingTests: XCTestCase {
 
     func testObserveUpdatesThePendingTokenThenEveryNodeInOrder() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
-        let v = model.configuration.vocabularySize
+        let v = model.shape.vocabularySize
         var d = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 80)
         // Warm the matrix with a deterministic pattern so the tree has repeated and distinct tokens.
         for t in 0..<v { d.setCandidates((0..<8).map { (t * 7 + $0 * 13) % 31 }, after: t) }
         let before = d
         let prompt = [3, 1, 4, 1, 5]
-        let cache = KVCache(configuration: model.configuration)
+        let cache = KVCache(shape: model.shape)
         let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last)
         let pending = prefill.logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: v) }
         let sequence = prompt + [pending]
@@ -218,7 +218,7 @@ final class TokenRecyclingTests: XCTestCase {
     func testThresholdedTreesEqualGreedyAndCreditTheirTemplateNodes() throws {
         for preset in SyntheticModels.presets {
             let model = try SyntheticModels.model(preset)
-            let v = model.configuration.vocabularySize
+            let v = model.shape.vocabularySize
             for prompt in [[40, 41, 40, 41, 40, 41], [1, 2, 3]] {
                 let reference = try greedy(model, prompt, 48)
                 for (tree, threshold) in [(TokenRecyclingTree.chain(depth: 4), 0.3), (.compact(nodes: 6), 0.2), (.reference, 0.1), (.chain(depth: 8), 0.9)] {
@@ -254,14 +254,14 @@ final class TokenRecyclingTests: XCTestCase {
 
     // MARK: - Greedy identity and acceptance
 
-    private func greedy(_ model: LlamaModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
+    private func greedy(_ model: any CausalLanguageModel, _ prompt: [Int], _ n: Int, eos: Set<Int> = []) throws -> Generation {
         try GreedyDecoding.generate(model: model, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: n, endOfSequenceIDs: eos))
     }
 
     func testTokenRecyclingEqualsGreedyForAnyTreeSizeAndMatrixContents() throws {
         for preset in SyntheticModels.presets {
             let model = try SyntheticModels.model(preset)
-            let v = model.configuration.vocabularySize
+            let v = model.shape.vocabularySize
             for prompt in [[1, 2, 3], [40, 41, 40, 41, 40], [9], [7, 7, 7, 7, 7, 7, 7, 7]] {
                 let reference = try greedy(model, prompt, 40)
                 for nodes in [80, 24, 8, 1] {
@@ -305,7 +305,7 @@ final class TokenRecyclingTests: XCTestCase {
             let prompt = [40, 41, 40, 41, 40, 41]
             let reference = try greedy(model, prompt, 48)
             for nodes in [1, 3, 6, 16] {
-                var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: .compact(nodes: nodes))
+                var drafter = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, tree: .compact(nodes: nodes))
                 var accepted = 0, steps = 0
                 for _ in 0..<2 {  // the second run is hot
                     let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: nodes,
@@ -329,7 +329,7 @@ final class TokenRecyclingTests: XCTestCase {
 
     func testEndOfSequenceAndContextLimitStillMatchGreedy() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyB)  // context 128
-        let v = model.configuration.vocabularySize
+        let v = model.shape.vocabularySize
         let long = Array(repeating: 3, count: 100)
         let reference = try greedy(model, long, 60)
         XCTAssertEqual(reference.stopReason, .contextLimit)
@@ -352,7 +352,7 @@ final class TokenRecyclingTests: XCTestCase {
         var sawLongAcceptance = false
         for nodes in [80, 29, 8] {
             let depth = TokenRecyclingTree.reference(nodes: nodes).depth
-            var d = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, treeNodes: nodes)
+            var d = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, treeNodes: nodes)
             for prompt in [[5, 6, 7], [7, 7, 7, 7], [5, 6, 7]] {
                 let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &d, maxDraftTokens: nodes,
                                                          stopping: StoppingCriteria(maxNewTokens: 60))
@@ -377,7 +377,7 @@ final class TokenRecyclingTests: XCTestCase {
 
     func testHotStartKeepsTheMatrixAcrossGenerationsAndResetRestoresColdStart() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyB)
-        let v = model.configuration.vocabularySize
+        let v = model.shape.vocabularySize
         let prompt = [20, 21, 22, 23]
         let stopping = StoppingCriteria(maxNewTokens: 48)
         var drafter = TokenRecyclingDrafter(vocabularySize: v, treeNodes: 40)
@@ -409,7 +409,7 @@ final class TokenRecyclingTests: XCTestCase {
 
     func testOutputsAndMatrixAreIdenticalForOneAndTwoThreads() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
-        let v = model.configuration.vocabularySize
+        let v = model.shape.vocabularySize
         var results: [([Int], [[Int]], [Int32])] = []
         for threads in [1, 2, 3] {
             let pool = ParallelFor(threadCount: threads)
@@ -445,7 +445,7 @@ final class TokenRecyclingTests: XCTestCase {
             tokenizer.encode(ChatTemplate.chatML.apply(messages: [("user", "What is the capital of France?")], addGenerationPrompt: true)),
             tokenizer.encode("The history of the city of Paris"),
         ]
-        var drafter = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize)  // hot across both prompts
+        var drafter = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize)  // hot across both prompts
         // The default 80-node tree on the first prompt; on the second, maxDraftTokens cuts it to its
         // first 24 nodes (keeps the test short).
         for (prompt, nodes) in zip(prompts, [80, 24]) {
@@ -456,7 +456,7 @@ final class TokenRecyclingTests: XCTestCase {
             XCTAssertEqual(g.trace.map(\.logit), reference.trace.map(\.logit))
             XCTAssertGreaterThan(g.statistics.meanAcceptedTokens, 1)
             // The draft threshold on a chain, hot from the same prompt's first run: still greedy.
-            var gated = TokenRecyclingDrafter(vocabularySize: model.configuration.vocabularySize, tree: .chain(depth: 4), draftThreshold: 0.3)
+            var gated = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, tree: .chain(depth: 4), draftThreshold: 0.3)
             for _ in 0..<2 {
                 let h = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &gated, maxDraftTokens: 4,
                                                          stopping: StoppingCriteria(maxNewTokens: 48))

@@ -35,7 +35,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
         let reference = try GreedyDecoding.generate(model: target, prompt: prompt, stopping: StoppingCriteria(maxNewTokens: 16))
         let calibration = try VocabTrim.targetGeneratedSequences(model: target, prompts: [Self.chat(tokenizer, Self.calibrationPrompts[0])], maxNewTokens: 16)
         let trim = try VocabTrim(ranking: VocabTrim.frequencyTable(fromTokenSequences: calibration), count: 4096,
-                                 vocabularySize: target.configuration.vocabularySize, alwaysKeep: l.endOfSequenceIDs.sorted())
+                                 vocabularySize: target.shape.vocabularySize, alwaysKeep: l.endOfSequenceIDs.sorted())
         var drafter = VocabTrimDrafter(draft: try TrimmedHeadModel(model: try target.truncated(toLayers: 12), trim: trim), numTokens: 4)
         let g = try SpeculativeDecoding.generate(model: target, prompt: prompt, drafter: &drafter, maxDraftTokens: 4, stopping: StoppingCriteria(maxNewTokens: 16))
         XCTAssertEqual(g.outputIDs, reference.outputIDs)
@@ -48,7 +48,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
         let l = try SmolLM2TestModel.load()
         let tokenizer = try XCTUnwrap(l.tokenizer)
         let target = l.model
-        let V = target.configuration.vocabularySize
+        let V = target.shape.vocabularySize
         let eos = l.endOfSequenceIDs
         let newTokens = 64
         let layers = Int(ProcessInfo.processInfo.environment["TOUCHSTONE_VOCABTRIM_LAYERS"] ?? "12") ?? 12
@@ -67,7 +67,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
 
         // Draft forward cost, single token after a 40-token context, averaged over 20 passes.
         func timePass(_ f: (KVCache) throws -> Void) throws -> Double {
-            let cache = KVCache(configuration: body.configuration)
+            let cache = KVCache(shape: body.shape)
             _ = try body.forward(tokens: Array(prompts[0].prefix(40)), cache: cache, logitRows: .none)
             var total = 0.0
             for _ in 0..<20 {
@@ -79,7 +79,7 @@ final class VocabTrimSmolLM2Tests: XCTestCase {
             return total / 20 * 1000
         }
         let untrimmedMs = try timePass { _ = try body.forward(tokens: [42], cache: $0, logitRows: .last) }
-        print("layer-skip draft (\(layers) of 30 layers), untrimmed: \(String(format: "%.2f", untrimmedMs)) ms/pass, head \(body.output.packedByteCount / 1024) KiB (\(body.output.encoding))")
+        print("layer-skip draft (\(layers) of 30 layers), untrimmed: \(String(format: "%.2f", untrimmedMs)) ms/pass, head \(body.outputHead.packedByteCount / 1024) KiB (\(body.outputHead.encoding))")
 
         for k in [0, 16384, 8192, 4096, 2048] {
             var drafterGreedyMAT: [Double] = [], samplingMAT: [Double] = [], seconds = 0.0, identical = 0

@@ -47,21 +47,21 @@ final class VocabTrimTests: XCTestCase {
     func testTrimmedLogitsAreTheKeptRowsOfTheFullLogitsBitForBit() throws {
         for preset in SyntheticModels.presets {
             let model = try SyntheticModels.model(preset)
-            let V = model.configuration.vocabularySize
+            let V = model.shape.vocabularySize
             var rng = Xoshiro256StarStar(seed: preset.seed)
             let random = (0..<(V / 5)).map { _ in Int(rng.next() % UInt64(V)) }
             for trim in [try VocabTrim(keep: Array(0..<V), vocabularySize: V), try VocabTrim(keep: random, vocabularySize: V)] {
                 let trimmed = try TrimmedHeadModel(model: model, trim: trim)
                 let tokens = [3, 1, 4, 1, 5, 9, 2, 6]
-                let full = try model.forward(tokens: tokens, cache: KVCache(configuration: model.configuration), logitRows: .last).logits
-                let z = try trimmed.trimmedLogits(after: tokens, cache: KVCache(configuration: model.configuration))
+                let full = try model.forward(tokens: tokens, cache: KVCache(shape: model.shape), logitRows: .last).logits
+                let z = try trimmed.trimmedLogits(after: tokens, cache: KVCache(shape: model.shape))
                 XCTAssertEqual(z.map(\.bitPattern), trim.keep.map { full[$0].bitPattern }, "\(preset.name) K \(trim.count)")
-                let padded = try trimmed.nextTokenLogits(after: tokens, cache: KVCache(configuration: model.configuration), pool: .shared)
+                let padded = try trimmed.nextTokenLogits(after: tokens, cache: KVCache(shape: model.shape), pool: .shared)
                 for v in 0..<V { XCTAssertEqual(padded[v], trim.t2d[v] ? full[v] : -.infinity) }
                 if trim.count == V { XCTAssertEqual(padded.map(\.bitPattern), full.map(\.bitPattern)) }
                 // The naive path agrees too.
                 model.useNaiveKernels = true
-                let naive = try trimmed.trimmedLogits(after: tokens, cache: KVCache(configuration: model.configuration))
+                let naive = try trimmed.trimmedLogits(after: tokens, cache: KVCache(shape: model.shape))
                 model.useNaiveKernels = false
                 XCTAssertEqual(naive.map(\.bitPattern), z.map(\.bitPattern))
             }
@@ -73,7 +73,7 @@ final class VocabTrimTests: XCTestCase {
     func testGreedySpeculativeWithTrimmedDraftEqualsGreedyForAnyKeepSet() throws {
         for preset in SyntheticModels.presets {
             let target = try SyntheticModels.model(preset)
-            let V = target.configuration.vocabularySize
+            let V = target.shape.vocabularySize
             let calibration = try VocabTrim.targetGeneratedSequences(model: target, prompts: [[1, 2], [7], [30, 31, 32]], maxNewTokens: 24)
             let ranking = VocabTrim.frequencyTable(fromTokenSequences: calibration)
             for k in [1, 8, V / 4, V] {

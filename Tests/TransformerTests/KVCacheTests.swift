@@ -8,7 +8,7 @@ final class KVCacheTests: XCTestCase {
             let c = model.configuration
             let prompt = seededTokens(9, vocabularySize: c.vocabularySize, seed: 41)
             let continuation = seededTokens(6, vocabularySize: c.vocabularySize, seed: 42)
-            let cache = KVCache(configuration: c)
+            let cache = KVCache(shape: c.shape)
             _ = try model.forward(tokens: prompt, cache: cache, logitRows: .none)
             let first = try model.forward(tokens: continuation, cache: cache, logitRows: .all).logits
             // A rejected draft of other tokens, then rollback and the original continuation.
@@ -30,13 +30,13 @@ final class KVCacheTests: XCTestCase {
         let c = model.configuration
         XCTAssertEqual(c.contextLength, 256)
         let prompt = seededTokens(200, vocabularySize: c.vocabularySize, seed: 43)
-        let reference = try model.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .rows([0, 99, 199])).logits
+        let reference = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape), logitRows: .rows([0, 99, 199])).logits
         // Start small so the cache reallocates several times, in one pass and step by step.
-        let small = KVCache(configuration: c, initialCapacity: 3)
+        let small = KVCache(shape: c.shape, initialCapacity: 3)
         let grown = try model.forward(tokens: prompt, cache: small, logitRows: .rows([0, 99, 199])).logits
         assertBitIdentical(reference, grown)
         XCTAssertEqual(small.length, 200)
-        let stepwise = KVCache(configuration: c, initialCapacity: 1)
+        let stepwise = KVCache(shape: c.shape, initialCapacity: 1)
         _ = try model.forward(tokens: Array(prompt[..<150]), cache: stepwise, logitRows: .none)
         var last: [Float] = []
         for t in prompt[150...] { last = try model.forward(tokens: [t], cache: stepwise).logits }
@@ -66,17 +66,17 @@ final class KVCacheTests: XCTestCase {
             let nodes = seededTokens(parents.count, vocabularySize: c.vocabularySize, seed: 46)
             let next = seededTokens(20, vocabularySize: c.vocabularySize, seed: 47)
             let accepted = BatchInvarianceTests.path(to: 6)  // slots 29 + [0, 3, 4, 6] → 29…32
-            let cache = KVCache(configuration: c, initialCapacity: 3)
+            let cache = KVCache(shape: c.shape, initialCapacity: 3)
             _ = try model.forward(tokens: prefix, cache: cache, logitRows: .none)
             let tree = try model.forward(tokens: nodes, mask: .tree(parents: parents), cache: cache, logitRows: .all)
             cache.keep(slots: accepted.map { prefix.count + $0 }, after: prefix.count)
             let continued = try model.decodeOneByOne(next, cache: cache)
-            let fromScratch = try naive.decodeOneByOne(prefix + accepted.map { nodes[$0] } + next, cache: KVCache(configuration: c))
+            let fromScratch = try naive.decodeOneByOne(prefix + accepted.map { nodes[$0] } + next, cache: KVCache(shape: c.shape))
             for i in next.indices {
                 assertBitIdentical(continued[i], fromScratch[prefix.count + accepted.count + i], "\(model.origin) step \(i)")
             }
             // The tree's own rows against the naive model's tree pass.
-            let naiveCache = KVCache(configuration: c)
+            let naiveCache = KVCache(shape: c.shape)
             _ = try naive.forward(tokens: prefix, cache: naiveCache, logitRows: .none)
             let naiveNodes = try naive.forward(tokens: nodes, mask: .tree(parents: parents), cache: naiveCache, logitRows: .all)
             assertBitIdentical(tree.logits, naiveNodes.logits, "\(model.origin) tree")

@@ -7,7 +7,7 @@ final class LayerTapTests: XCTestCase {
         for model in TinyModels.both {
             let c = model.configuration
             let prompt = seededTokens(6, vocabularySize: c.vocabularySize, seed: 51)
-            let tapped = try model.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .all, tapLayers: true)
+            let tapped = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape), logitRows: .all, tapLayers: true)
             let layers = try XCTUnwrap(tapped.layerOutputs)
             XCTAssertEqual(layers.count, c.layerCount)
             for l in layers { XCTAssertEqual(l.count, prompt.count * c.hiddenSize) }
@@ -27,7 +27,7 @@ final class LayerTapTests: XCTestCase {
             // The head applied to the final-norm output gives the logits.
             assertBitIdentical(model.output.multiply(finalNorm, tokens: prompt.count), tapped.logits)
             // Tapping does not change the logits, and untapped passes return no taps.
-            let plain = try model.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .all)
+            let plain = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape), logitRows: .all)
             XCTAssertNil(plain.layerOutputs)
             XCTAssertNil(plain.finalNormOutput)
             assertBitIdentical(plain.logits, tapped.logits)
@@ -38,8 +38,8 @@ final class LayerTapTests: XCTestCase {
         let model = TinyModels.b
         let c = model.configuration
         let prompt = seededTokens(5, vocabularySize: c.vocabularySize, seed: 52)
-        let whole = try XCTUnwrap(try model.forward(tokens: prompt, cache: KVCache(configuration: c), tapLayers: true).layerOutputs)
-        let cache = KVCache(configuration: c)
+        let whole = try XCTUnwrap(try model.forward(tokens: prompt, cache: KVCache(shape: c.shape), tapLayers: true).layerOutputs)
+        let cache = KVCache(shape: c.shape)
         _ = try model.forward(tokens: Array(prompt.dropLast()), cache: cache, logitRows: .none)
         let step = try XCTUnwrap(try model.forward(tokens: [prompt.last!], cache: cache, tapLayers: true).layerOutputs)
         for l in 0..<c.layerCount { assertBitIdentical(whole[l].suffix(c.hiddenSize), step[l], "layer \(l)") }

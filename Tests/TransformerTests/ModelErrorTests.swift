@@ -10,7 +10,7 @@ final class ModelErrorTests: XCTestCase {
     func assertThrows(_ expected: ModelError?, file: StaticString = #filePath, line: UInt = #line,
                       _ body: (LlamaModel, KVCache) throws -> Void) throws {
         let model = TinyModels.a
-        let cache = KVCache(configuration: model.configuration)
+        let cache = KVCache(shape: model.shape)
         _ = try model.forward(tokens: [1, 2, 3], cache: cache, logitRows: .none)
         let before = try model.forward(tokens: [4], cache: cache).logits
         cache.rollback(to: 3)
@@ -43,13 +43,13 @@ final class ModelErrorTests: XCTestCase {
 
     func testCacheOfAnotherConfigurationThrowsInvalidInput() throws {
         // tiny-b: 3 layers, KV row width 48; tiny-a's cache: 2 layers, row width 32 (and back).
-        XCTAssertThrowsError(try TinyModels.b.forward(tokens: [1, 2], cache: KVCache(configuration: TinyModels.a.configuration))) { error in
+        XCTAssertThrowsError(try TinyModels.b.forward(tokens: [1, 2], cache: KVCache(shape: TinyModels.a.shape))) { error in
             guard case .invalidInput = error as? ModelError else { return XCTFail("expected invalidInput, got \(error)") }
         }
         try assertThrows(nil) { _, c in _ = try TinyModels.b.forward(tokens: [1], cache: c) }
         var wider = TinyModels.a.configuration
         wider.kvHeadCount = 4  // same layer count, wider rows
-        try assertThrows(nil) { m, _ in _ = try m.forward(tokens: [1], cache: KVCache(configuration: wider)) }
+        try assertThrows(nil) { m, _ in _ = try m.forward(tokens: [1], cache: KVCache(shape: wider.shape)) }
     }
 
     func testBadTreeParentsThrowInvalidInput() throws {

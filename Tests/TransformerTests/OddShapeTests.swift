@@ -22,9 +22,9 @@ final class OddShapeTests: XCTestCase {
             let prompt = seededTokens(40, vocabularySize: c.vocabularySize, seed: 60 + UInt64(n))
             let one = ParallelFor(threadCount: 1), three = ParallelFor(threadCount: 3)
             defer { one.shutdown(); three.shutdown() }
-            let prefill = try model.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .all, pool: three)
-            let stepwise = try model.decodeOneByOne(prompt, cache: KVCache(configuration: c, initialCapacity: 2), pool: one)
-            let reference = try naive.forward(tokens: prompt, cache: KVCache(configuration: c), logitRows: .all, pool: one)
+            let prefill = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape), logitRows: .all, pool: three)
+            let stepwise = try model.decodeOneByOne(prompt, cache: KVCache(shape: c.shape, initialCapacity: 2), pool: one)
+            let reference = try naive.forward(tokens: prompt, cache: KVCache(shape: c.shape), logitRows: .all, pool: one)
             assertBitIdentical(prefill.logits, reference.logits, "configuration \(n): fast vs naive")
             for i in prompt.indices { assertBitIdentical(prefill.logits(row: i), stepwise[i], "configuration \(n) position \(i)") }
         }

@@ -34,7 +34,7 @@ final class SyntheticPeerAgreementTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(prompts.map(\.logitPositions.count).reduce(0, +), 20)
             var worst: Double = 0
             for prompt in prompts {
-                let result = try model.forward(tokens: prompt.ids, cache: KVCache(configuration: model.configuration), logitRows: .all)
+                let result = try model.forward(tokens: prompt.ids, cache: KVCache(shape: model.shape), logitRows: .all)
                 XCTAssertEqual(prompt.logits.count, prompt.logitPositions.count)
                 for (t, peerRow) in zip(prompt.logitPositions, prompt.logits) {
                     let ours = result.logits(row: t)

@@ -17,7 +17,7 @@ final class RealModelInvarianceTests: XCTestCase {
         let layerCount = 2
         let prompt = [1, 9690, 198, 2683]
         #else
-        let layerCount = full.configuration.layerCount
+        let layerCount = full.shape.layerCount
         let prompt = [1, 9690, 198, 2683, 359, 253]
         #endif
         var c = full.configuration
@@ -27,10 +27,10 @@ final class RealModelInvarianceTests: XCTestCase {
                                    origin: full.origin)
         let one = ParallelFor(threadCount: 1), two = ParallelFor(threadCount: 2)
         defer { one.shutdown(); two.shutdown() }
-        let prefill = try model.forward(tokens: prompt, cache: KVCache(configuration: c, initialCapacity: 8), logitRows: .all, pool: two)
-        let stepwise = try model.decodeOneByOne(prompt, cache: KVCache(configuration: c, initialCapacity: 8), pool: one)
+        let prefill = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape, initialCapacity: 8), logitRows: .all, pool: two)
+        let stepwise = try model.decodeOneByOne(prompt, cache: KVCache(shape: c.shape, initialCapacity: 8), pool: one)
         for i in prompt.indices { assertBitIdentical(prefill.logits(row: i), stepwise[i], "position \(i)") }
-        let prefillOneThread = try model.forward(tokens: prompt, cache: KVCache(configuration: c, initialCapacity: 8), logitRows: .all, pool: one)
+        let prefillOneThread = try model.forward(tokens: prompt, cache: KVCache(shape: c.shape, initialCapacity: 8), logitRows: .all, pool: one)
         assertBitIdentical(prefill.logits, prefillOneThread.logits, "1 vs 2 threads")
         withExtendedLifetime(full) {}  // keeps the memory-mapped file that `model`'s matrices read
     }
@@ -52,8 +52,8 @@ final class Float32WeightsTests: XCTestCase {
         XCTAssertEqual(dense.layers[0].wq.encoding, .f32)
         XCTAssertEqual(native.layers[0].wq.encoding, .q4_1)
         let prompt = [1, 9690, 198, 2683, 359]
-        let a = try native.forward(tokens: prompt, cache: KVCache(configuration: native.configuration, initialCapacity: 8), logitRows: .all)
-        let b = try dense.forward(tokens: prompt, cache: KVCache(configuration: dense.configuration, initialCapacity: 8), logitRows: .all)
+        let a = try native.forward(tokens: prompt, cache: KVCache(shape: native.shape, initialCapacity: 8), logitRows: .all)
+        let b = try dense.forward(tokens: prompt, cache: KVCache(shape: dense.shape, initialCapacity: 8), logitRows: .all)
         assertBitIdentical(a.logits, b.logits, "native vs float32 weights")
         #endif
     }

@@ -62,7 +62,7 @@ final class SyntheticModelTests: XCTestCase {
             let loaded = try LlamaModel(safetensorsDirectory: directory)
             XCTAssertEqual(loaded.configuration, model.configuration)
             let prompt = seededTokens(9, vocabularySize: preset.configuration.vocabularySize, seed: 11)
-            let cacheA = KVCache(configuration: model.configuration), cacheB = KVCache(configuration: loaded.configuration)
+            let cacheA = KVCache(shape: model.shape), cacheB = KVCache(shape: loaded.shape)
             let a = try model.forward(tokens: prompt, cache: cacheA, logitRows: .all).logits
             let b = try loaded.forward(tokens: prompt, cache: cacheB, logitRows: .all).logits
             assertBitIdentical(a, b, preset.name)

@@ -8,7 +8,7 @@ final class ThreadInvarianceTests: XCTestCase {
     func trace(_ model: LlamaModel, pool: ParallelFor) throws -> [Float] {
         let c = model.configuration
         let prompt = seededTokens(19, vocabularySize: c.vocabularySize, seed: 31)
-        let cache = KVCache(configuration: c)
+        let cache = KVCache(shape: c.shape)
         var out = try model.forward(tokens: prompt, cache: cache, logitRows: .all, pool: pool).logits
         out += try model.forward(tokens: [5, 6, 7, 8], mask: .tree(parents: [-1, 0, -1, 2]), cache: cache, logitRows: .all, pool: pool).logits
         cache.keep(slots: [prompt.count + 2, prompt.count + 3], after: prompt.count)

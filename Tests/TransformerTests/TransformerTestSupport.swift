@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Tensors
 import Transformer
+import Loader
 
 /// Fixture locations relative to this file, so the tests work both in the development package
 /// and in the main repository (`Tests/TransformerTests` → `Fixtures/models`).
@@ -62,7 +63,7 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
 extension LlamaModel {
     /// Logits of the last token after feeding `tokens` to a fresh cache in one pass.
     func lastLogits(_ tokens: [Int], pool: ParallelFor = .shared) throws -> [Float] {
-        try forward(tokens: tokens, cache: KVCache(configuration: configuration), pool: pool).logits
+        try forward(tokens: tokens, cache: KVCache(shape: configuration.shape), pool: pool).logits
     }
 
     /// Feeds `tokens` one at a time into `cache`; returns each step's logits.
@@ -72,7 +73,7 @@ extension LlamaModel {
 
     /// Greedy continuation (argmax, lowest id on ties) of `prompt` for `count` tokens.
     func greedy(_ prompt: [Int], count: Int) throws -> [Int] {
-        let cache = KVCache(configuration: configuration)
+        let cache = KVCache(shape: configuration.shape)
         var logits = try forward(tokens: prompt, cache: cache).logits
         var out: [Int] = []
         for step in 0..<count {

@@ -13,35 +13,28 @@ import Transformer
 /// The prompt is prefilled in one pass; each new token takes one single-token pass with the KV
 /// cache (identical logits by D3). Thread count never changes a token (D2).
 public enum SampleDecoding {
-    public static func generate(model: LlamaModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
                                 seed: UInt64, stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        let c = model.configuration
+        let c = model.shape
         try DecodingStart.checkPrompt(prompt, contextLength: c.contextLength)
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
         var rng = Xoshiro256StarStar(seed: seed)
         var stats = Generation.Statistics()
         var ids = prompt
-        var output: [Int] = []
-        var trace: [TraceStep] = []
-        var stop = StopReason.maxNewTokens
         var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, pool: pool, stats: &stats)
-        let start = monotonicSeconds()
-        while output.count < stopping.maxNewTokens {
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
+        while recorder.hasRoom {
             var scores = Array(result.logits(row: 0))
             chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
             let step = try sample(scores: scores, uniform: rng.nextUniformDouble(), traceTopK: traceTopK)
-            output.append(step.token)
             ids.append(step.token)
-            trace.append(step)
-            onToken?(step.token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; break }
-            if cache.length >= c.contextLength { stop = .contextLimit; break }
+            guard recorder.emit(step) else { break }
+            if cache.length >= c.contextLength { recorder.stop(.contextLimit); break }
             result = try model.forward(tokens: [step.token], cache: cache, logitRows: .last, pool: pool)
-            stats.forwardPasses += 1
+            recorder.statistics.forwardPasses += 1
         }
-        stats.decodeSeconds = monotonicSeconds() - start
-        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+        return recorder.finish()
     }
 
     /// One sampling step over processed scores: the drawn token with its processed logit and
@@ -60,11 +53,11 @@ public enum SampleDecoding {
     /// The processed next-token distribution after `prompt`: the whole chain (warpers included)
     /// then softmax. Returns the support size (ids with p > 0) and the support as `(id, p)` by
     /// probability descending, ids ascending among ties — all of it, or the first `limit`.
-    public static func distribution(model: LlamaModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
+    public static func distribution(model: any CausalLanguageModel, prompt: [Int], parameters: SamplingParameters, order: ProcessorOrder = .hf,
                                     limit: Int? = nil, pool: ParallelFor = .shared) throws -> (supportSize: Int, top: [(id: Int, probability: Float)]) {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
-        let cache = KVCache(configuration: model.configuration, initialCapacity: prompt.count)
+        let cache = KVCache(shape: model.shape, initialCapacity: prompt.count)
         let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
         var scores = Array(result.logits(row: 0))
         chain.process(&scores, context: ProcessorContext(inputIDs: prompt, promptLength: prompt.count))

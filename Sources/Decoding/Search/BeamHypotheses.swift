@@ -171,7 +171,7 @@ struct LegacyHypothesisList {
 /// by batch invariance (D3) every row is bit-identical to decoding that beam alone. When the
 /// cache would exceed the context length it is emptied and the live sequences are fed again.
 final class SharedPrefixLogits {
-    let model: LlamaModel
+    let model: any CausalLanguageModel
     let prompt: [Int]
     let pool: ParallelFor
     private(set) var forwardPasses = 0
@@ -183,11 +183,11 @@ final class SharedPrefixLogits {
     private var depth: [Int] = [0]
     private var children: [Int: [Int: Int]] = [:]  // parent node → token → node (lookups only)
 
-    init(model: LlamaModel, prompt: [Int], pool: ParallelFor) {
+    init(model: any CausalLanguageModel, prompt: [Int], pool: ParallelFor) {
         self.model = model
         self.prompt = prompt
         self.pool = pool
-        cache = KVCache(configuration: model.configuration, initialCapacity: min(model.configuration.contextLength, prompt.count + 64))
+        cache = KVCache(shape: model.shape, initialCapacity: min(model.shape.contextLength, prompt.count + 64))
     }
 
     private func resetTree() {
@@ -259,7 +259,7 @@ final class SharedPrefixLogits {
             forwardPasses += 1
             result = [r]
         }
-        let V = model.configuration.vocabularySize
+        let V = model.shape.vocabularySize
         return sequences.indices.map { i in
             if !needsRow[i] { return promptLogits! }
             let r = result![0]

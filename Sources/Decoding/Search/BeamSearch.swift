@@ -44,7 +44,7 @@ public enum BeamSearch {
     /// batch over a shared prefix-tree KV cache (bit-identical to decoding each beam alone, D3).
     ///
     /// - Returns: `numReturnSequences` hypotheses, best first (HF `sequences` / `sequences_scores`).
-    public static func generate(model: LlamaModel, prompt: [Int], numBeams: Int, lengthPenalty: Double = 1.0,
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, lengthPenalty: Double = 1.0,
                                 earlyStopping: BeamEarlyStopping = .heuristic, numReturnSequences: Int = 1,
                                 stopping: StoppingCriteria, processors: [any LogitsProcessor] = [], traceTopK: Int = 5,
                                 pool: ParallelFor = .shared) throws -> [BeamHypothesis] {
@@ -53,23 +53,23 @@ public enum BeamSearch {
                 pool: pool).hypotheses
     }
 
-    static func run(model: LlamaModel, prompt: [Int], numBeams: Int, lengthPenalty: Double, earlyStopping: BeamEarlyStopping,
+    static func run(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, lengthPenalty: Double, earlyStopping: BeamEarlyStopping,
                     numReturnSequences: Int, stopping: StoppingCriteria, processors: [any LogitsProcessor], traceTopK: Int,
                     pool: ParallelFor) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int) {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
-        let limit = model.configuration.contextLength
+        let limit = model.shape.contextLength
         if prompt.count + stopping.maxNewTokens > limit {
             throw ModelError.contextOverflow(needed: prompt.count + stopping.maxNewTokens, limit: limit)
         }
         let source = SharedPrefixLogits(model: model, prompt: prompt, pool: pool)
-        let hypotheses = try search(prompt: prompt, vocabularySize: model.configuration.vocabularySize, numBeams: numBeams,
+        let hypotheses = try search(prompt: prompt, vocabularySize: model.shape.vocabularySize, numBeams: numBeams,
                                     lengthPenalty: lengthPenalty, earlyStopping: earlyStopping, numReturnSequences: numReturnSequences,
                                     stopping: stopping, processors: processors, traceTopK: traceTopK, logits: source.logits)
         return (hypotheses, source.forwardPasses)
     }
 
     /// The best hypothesis as a `Generation` (with forward-pass statistics).
-    public static func generation(model: LlamaModel, prompt: [Int], numBeams: Int, lengthPenalty: Double = 1.0,
+    public static func generation(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, lengthPenalty: Double = 1.0,
                                   earlyStopping: BeamEarlyStopping = .heuristic, stopping: StoppingCriteria,
                                   processors: [any LogitsProcessor] = [], traceTopK: Int = 5,
                                   pool: ParallelFor = .shared) throws -> Generation {

@@ -79,7 +79,7 @@ public enum ContrastiveSearch {
     ///   - onToken: called with each new token as soon as it is chosen.
     /// - Throws: `ModelError.invalidInput` for an empty prompt or parameters out of range;
     ///   `ModelError.contextOverflow` when the prompt does not fit the context.
-    public static func generate(model: LlamaModel, prompt: [Int], penaltyAlpha: Double, topK: Int, stopping: StoppingCriteria,
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], penaltyAlpha: Double, topK: Int, stopping: StoppingCriteria,
                                 processors: [any LogitsProcessor] = [], traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
         try generateWithSteps(model: model, prompt: prompt, penaltyAlpha: penaltyAlpha, topK: topK, stopping: stopping,
@@ -87,23 +87,20 @@ public enum ContrastiveSearch {
     }
 
     /// `generate`, also returning every step's candidate ranking (for diagnostics and fixtures).
-    public static func generateWithSteps(model: LlamaModel, prompt: [Int], penaltyAlpha alpha: Double, topK k: Int,
+    public static func generateWithSteps(model: any CausalLanguageModel, prompt: [Int], penaltyAlpha alpha: Double, topK k: Int,
                                          stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                          traceTopK: Int = 5, pool: ParallelFor = .shared,
                                          onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, steps: [Step]) {
-        try DecodingStart.checkPrompt(prompt, contextLength: model.configuration.contextLength)
+        try DecodingStart.checkPrompt(prompt, contextLength: model.shape.contextLength)
         guard alpha >= 0 && alpha <= 1 else { throw ModelError.invalidInput("penalty alpha must be in [0, 1], got \(alpha)") }
-        let c = model.configuration
+        let c = model.shape
         guard k >= 1 && k <= c.vocabularySize else {
             throw ModelError.invalidInput("top-k must be between 1 and the vocabulary size \(c.vocabularySize), got \(k)")
         }
         let C = c.hiddenSize, V = c.vocabularySize
         var stats = Generation.Statistics()
         var ids = prompt
-        var output: [Int] = []
-        var trace: [TraceStep] = []
         var steps: [Step] = []
-        var stop = StopReason.maxNewTokens
 
         // 1. Prefill: H = final-norm hidden states of every prompt position [S, C]; z = logits
         //    of the last position [V].
@@ -111,11 +108,11 @@ public enum ContrastiveSearch {
         var context = ContextHiddenStates(width: C)
         context.append(rows: prefill.finalNormOutput!, count: prompt.count)
         var z = prefill.logits                                      // [V]
-        let start = monotonicSeconds()
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
 
-        while output.count < stopping.maxNewTokens {
+        while recorder.hasRoom {
             let base = cache.length
-            if base >= c.contextLength { stop = .contextLimit; break }
+            if base >= c.contextLength { recorder.stop(.contextLimit); break }
             // 2a. s = processors(ids, z); p = softmax(s) over the whole vocabulary.
             var s = z
             processors.process(&s, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
@@ -125,7 +122,7 @@ public enum ContrastiveSearch {
             let top = p.withUnsafeBufferPointer { Kernels.topK($0.baseAddress!, count: V, k: k) }
             let candidateIDs = top.map(\.index)
             // 2c–d. Look ahead one step on every candidate: hidden states g_j [k, C], logits z_j [k, V].
-            let look = try lookAhead(model: model, candidates: candidateIDs, cache: cache, pool: pool, stats: &stats)
+            let look = try lookAhead(model: model, candidates: candidateIDs, cache: cache, pool: pool, stats: &recorder.statistics)
             // 2e–g. Penalties, scores, selection.
             var candidates: [Candidate] = []
             for (j, entry) in top.enumerated() {
@@ -142,16 +139,13 @@ public enum ContrastiveSearch {
             z = Array(look.logits[(sel * V)..<((sel + 1) * V)])
 
             let traceTop = s.withUnsafeBufferPointer { Kernels.topK($0.baseAddress!, count: V, k: max(traceTopK, 0)) }
-            trace.append(TraceStep(token: token, logit: s[token], probability: p[token],
-                                   topLogits: traceTop.map { TraceStep.TopEntry(id: $0.index, logit: $0.value) }))
             steps.append(Step(candidates: candidates, selectedIndex: sel))
             ids.append(token)
-            output.append(token)
-            onToken?(token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; break }
+            let step = TraceStep(token: token, logit: s[token], probability: p[token],
+                                 topLogits: traceTop.map { TraceStep.TopEntry(id: $0.index, logit: $0.value) })
+            guard recorder.emit(step) else { break }
         }
-        stats.decodeSeconds = monotonicSeconds() - start
-        return (Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats), steps)
+        return (recorder.finish(), steps)
     }
 
     // MARK: - The ranking (pure functions, the formulas of the paper)
@@ -212,11 +206,11 @@ public enum ContrastiveSearch {
     /// one batched forward with a tree mask (each candidate a child of the cache end, all at
     /// position `cache.length`); otherwise one pass per candidate with rollback, and the chosen
     /// one is re-run to extend the cache. Both give bit-identical results (D3).
-    private static func lookAhead(model: LlamaModel, candidates: [Int], cache: KVCache, pool: ParallelFor,
+    private static func lookAhead(model: any CausalLanguageModel, candidates: [Int], cache: KVCache, pool: ParallelFor,
                                   stats: inout Generation.Statistics) throws -> LookAhead {
         let k = candidates.count
         let base = cache.length
-        if base + k <= model.configuration.contextLength {
+        if base + k <= model.shape.contextLength {
             let r = try model.forward(tokens: candidates, mask: .tree(parents: Array(repeating: -1, count: k)), cache: cache,
                                       logitRows: .all, tapLayers: true, pool: pool)
             stats.forwardPasses += 1

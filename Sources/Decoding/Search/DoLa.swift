@@ -99,7 +99,7 @@ public enum DoLa {
     ///     `logit` is the chosen token's processed score (no probability).
     /// - Throws: `ModelError.invalidInput` for an empty prompt or no candidate layer;
     ///   `ModelError.contextOverflow` when the prompt does not fit the context.
-    public static func generate(model: LlamaModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
                                 processors: [any LogitsProcessor] = [], traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
         try generateWithSteps(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: processors,
@@ -107,23 +107,20 @@ public enum DoLa {
     }
 
     /// `generate`, also returning each step's premature layer and divergences.
-    public static func generateWithSteps(model: LlamaModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
+    public static func generateWithSteps(model: any CausalLanguageModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
                                          processors: [any LogitsProcessor] = [], traceTopK: Int = 5,
                                          pool: ParallelFor = .shared,
                                          onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, steps: [Step]) {
-        let c = model.configuration
+        let c = model.shape
         try DecodingStart.checkPrompt(prompt, contextLength: c.contextLength)
         let candidates = try layers.candidateLayers(layerCount: c.layerCount, tiedEmbeddings: c.tiedEmbeddings)
         let C = c.hiddenSize, V = c.vocabularySize, n = candidates.count
         var stats = Generation.Statistics()
         var ids = prompt
-        var output: [Int] = []
-        var trace: [TraceStep] = []
         var steps: [Step] = []
-        var stop = StopReason.maxNewTokens
         var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, tapLayers: true, pool: pool, stats: &stats)
-        let start = monotonicSeconds()
-        while output.count < stopping.maxNewTokens {
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
+        while recorder.hasRoom {
             let last = result.layerOutputs![0].count / C - 1       // last row of this pass
             // Premature hidden states of the last position: h_j [n, C] (h_0 = embedding row).
             var premature = [Float](repeating: 0, count: n * C)
@@ -131,14 +128,14 @@ public enum DoLa {
                 for (i, j) in candidates.enumerated() {
                     let dst = hp.baseAddress! + i * C
                     if j == 0 {
-                        model.tokenEmbedding.decodeRow(ids[ids.count - 1], into: dst)
+                        model.embed(token: ids[ids.count - 1], into: dst)
                     } else {
                         result.layerOutputs![j - 1].withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + last * C, count: C) }
                     }
                 }
             }
             // b_j = lm_head(h_j) [n, V] (no final norm).
-            let prematureLogits = model.output.multiply(premature, tokens: n, pool: pool)
+            let prematureLogits = model.outputHead.multiply(premature, tokens: n, pool: pool)
             let final = result.logits                                   // [V]
             var step = Step(prematureLayer: candidates[0], jensenShannonDivergences: [])
             var chosen = 0
@@ -154,18 +151,14 @@ public enum DoLa {
             processors.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
             let traced = scores.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: V, topK: traceTopK) }
             let token = traced.token
-            trace.append(traced)
             steps.append(step)
             ids.append(token)
-            output.append(token)
-            onToken?(token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; break }
-            if cache.length >= c.contextLength { stop = .contextLimit; break }
+            guard recorder.emit(traced) else { break }
+            if cache.length >= c.contextLength { recorder.stop(.contextLimit); break }
             result = try model.forward(tokens: [token], cache: cache, logitRows: .last, tapLayers: true, pool: pool)
-            stats.forwardPasses += 1
+            recorder.statistics.forwardPasses += 1
         }
-        stats.decodeSeconds = monotonicSeconds() - start
-        return (Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats), steps)
+        return (recorder.finish(), steps)
     }
 
     // MARK: - The contrast (pure functions)

@@ -42,17 +42,17 @@ public enum GroupBeamSearch {
     ///   penalty of later groups); default the smallest end-of-sequence id (HF's default pad is
     ///   `eos_token_id[0]`).
     /// - Returns: `numReturnSequences` hypotheses, best first.
-    public static func generate(model: LlamaModel, prompt: [Int], numBeams: Int, numBeamGroups: Int, diversityPenalty: Double,
+    public static func generate(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, numBeamGroups: Int, diversityPenalty: Double,
                                 lengthPenalty: Double = 1.0, earlyStopping: BeamEarlyStopping = .heuristic,
                                 numReturnSequences: Int = 1, stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                 padTokenID: Int? = nil, traceTopK: Int = 5, pool: ParallelFor = .shared) throws -> [BeamHypothesis] {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
-        let limit = model.configuration.contextLength
+        let limit = model.shape.contextLength
         if prompt.count + stopping.maxNewTokens > limit {
             throw ModelError.contextOverflow(needed: prompt.count + stopping.maxNewTokens, limit: limit)
         }
         let source = SharedPrefixLogits(model: model, prompt: prompt, pool: pool)
-        return try search(prompt: prompt, vocabularySize: model.configuration.vocabularySize, numBeams: numBeams,
+        return try search(prompt: prompt, vocabularySize: model.shape.vocabularySize, numBeams: numBeams,
                           numBeamGroups: numBeamGroups, diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
                           earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
                           processors: processors, padTokenID: padTokenID, traceTopK: traceTopK, logits: source.logits)

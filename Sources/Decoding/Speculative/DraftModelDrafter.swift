@@ -9,23 +9,23 @@ import Transformer
 /// has not seen (one batched pass), then proposes tokens one forward pass at a time. Drafted
 /// tokens that the target rejected are rolled back on the next call.
 public struct DraftModelDrafter: Drafter {
-    public let model: LlamaModel
+    public let model: any CausalLanguageModel
     public var numTokens: Int
     public private(set) var forwardPasses = 0
     let cache: KVCache
     var cached = DraftCachePrefix()
     let pool: ParallelFor
 
-    public init(model: LlamaModel, numTokens: Int = 5, pool: ParallelFor = .shared) {
+    public init(model: any CausalLanguageModel, numTokens: Int = 5, pool: ParallelFor = .shared) {
         precondition(numTokens > 0, "the draft needs at least one token")
         self.model = model
         self.numTokens = numTokens
-        self.cache = KVCache(configuration: model.configuration)
+        self.cache = KVCache(shape: model.shape)
         self.pool = pool
     }
 
     public mutating func draft(sequence: [Int], maxTokens: Int) throws -> DraftTree {
-        let want = min(numTokens, maxTokens, model.configuration.contextLength - sequence.count)
+        let want = min(numTokens, maxTokens, model.shape.contextLength - sequence.count)
         if want <= 0 { return .empty }
         let model = self.model, cache = self.cache, pool = self.pool
         let (chain, passes) = try cached.draftChain(after: sequence, count: want, cache: cache) { tokens in

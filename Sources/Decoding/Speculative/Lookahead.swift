@@ -73,18 +73,18 @@ public enum LookaheadDecoding {
     ///   - emitsBonusAfterFullMatch: see step 3 (outputs are identical either way).
     /// - Throws: `ModelError.invalidInput` for an empty prompt or invalid sizes,
     ///   `ModelError.contextOverflow` when the prompt fills the context.
-    public static func generate(model: LlamaModel, prompt: [Int],
+    public static func generate(model: any CausalLanguageModel, prompt: [Int],
                                 windowSize W: Int = defaultWindowSize, ngramSize N: Int = defaultNGramSize,
                                 guessSetSize G: Int = defaultGuessSetSize,
                                 poolFromPrompt: Bool = false, initialWindow: [Int]? = nil, emitsBonusAfterFullMatch: Bool = true,
                                 stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        let limit = model.configuration.contextLength
+        let limit = model.shape.contextLength
         try DecodingStart.checkPrompt(prompt, contextLength: limit)
         guard W >= 1, N >= 2, G >= 0 else {
             throw ModelError.invalidInput("lookahead needs window size W ≥ 1, n-gram size N ≥ 2 and guess set size G ≥ 0 (got W = \(W), N = \(N), G = \(G))")
         }
-        let vocab = model.configuration.vocabularySize
+        let vocab = model.shape.vocabularySize
         var level0 = initialWindow ?? (0..<(W + N - 3)).map { prompt[$0 % prompt.count] }
         guard level0.count == W + N - 3 else {
             throw ModelError.invalidInput("the initial window must hold W + N − 3 = \(W + N - 3) tokens, got \(level0.count)")
@@ -92,16 +92,13 @@ public enum LookaheadDecoding {
         for t in level0 where t < 0 || t >= vocab { throw ModelError.tokenOutOfRange(token: t, vocabularySize: vocab) }
 
         let largestStep = W + (N - 2) * W + G * (N - 1)
-        let cache = KVCache(configuration: model.configuration,
+        let cache = KVCache(shape: model.shape,
                             initialCapacity: min(limit, prompt.count + stopping.maxNewTokens + max(largestStep, W + N - 3) + 1))
         var ngrams = LookaheadNGramPool(capacity: G, continuationLength: N - 1)
         if poolFromPrompt { ngrams.insertNGrams(of: prompt) }
         var upper: [[Int]] = []       // levels 1 ... (filled during warm-up)
         var windowActive = false      // false: the window never fitted in the prefill; plain greedy
         var stats = Generation.Statistics()
-        var output: [Int] = []
-        var trace: [TraceStep] = []
-        var stop = StopReason.maxNewTokens
 
         func argmax(_ logits: [Float], row: Int) -> Int {
             logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress! + row * vocab, count: vocab) }
@@ -109,21 +106,8 @@ public enum LookaheadDecoding {
         func select(_ logits: [Float], row: Int) -> TraceStep {
             logits.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress! + row * vocab, count: vocab, topK: traceTopK) }
         }
-        /// Appends a token; returns false when generation must stop.
-        func emit(_ step: TraceStep) -> Bool {
-            output.append(step.token)
-            trace.append(step)
-            onToken?(step.token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; return false }
-            if poolFromPrompt {
-                let sequence = prompt + output
-                if sequence.count >= N { ngrams.insert(key: sequence[sequence.count - N], continuation: Array(sequence.suffix(N - 1))) }
-            }
-            return true
-        }
-
         // Step 1: prefill, with level 0 riding along causally when it fits.
-        var start = monotonicSeconds()
+        let start = monotonicSeconds()
         let first: TraceStep
         if !level0.isEmpty && prompt.count + level0.count <= limit {
             let rows = [prompt.count - 1] + Array(prompt.count..<(prompt.count + level0.count))
@@ -140,13 +124,22 @@ public enum LookaheadDecoding {
         }
         stats.prefillSeconds = monotonicSeconds() - start
         stats.forwardPasses = 1
-        start = monotonicSeconds()
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
+        /// Emits a token; with `poolFromPrompt`, its n-gram joins the pool. False when generation must stop.
+        func emit(_ step: TraceStep) -> Bool {
+            guard recorder.emit(step) else { return false }
+            if poolFromPrompt {
+                let sequence = prompt + recorder.output
+                if sequence.count >= N { ngrams.insert(key: sequence[sequence.count - N], continuation: Array(sequence.suffix(N - 1))) }
+            }
+            return true
+        }
 
-        if stopping.maxNewTokens > 0, emit(first) {
+        if recorder.hasRoom, emit(first) {
             while true {
-                if cache.length >= limit { stop = .contextLimit; break }
+                if cache.length >= limit { recorder.stop(.contextLimit); break }
                 let base = cache.length
-                let c = output.last!
+                let c = recorder.output.last!
                 let warmingUp = upper.count < N - 2
                 var guesses = windowActive && !warmingUp ? ngrams.continuations(of: c) : []
                 var layout = LookaheadLayout(pending: c, position: base, level0: level0, upperLevels: upper, guesses: guesses)
@@ -167,7 +160,7 @@ public enum LookaheadDecoding {
 
                 let result = try model.forward(tokens: layout.tokens, positions: layout.positions, mask: layout.attentionMask(cacheLength: base),
                                                cache: cache, logitRows: .rows(logitRows), pool: pool)
-                stats.forwardPasses += 1
+                recorder.statistics.forwardPasses += 1
                 let firstStep = select(result.logits, row: rowOf[0])
 
                 // Verification: the first guess with the strictly longest match wins.
@@ -202,15 +195,14 @@ public enum LookaheadDecoding {
                 var steps = [firstStep] + acceptedRows.map { select(result.logits, row: rowOf[$0]) }
                 steps[0].drafted = guesses.flatMap { $0 }
                 steps[0].accepted = bestK
-                stats.verificationSteps += 1
-                stats.acceptedDraftTokens += bestK
-                stats.tokensFromVerification += steps.count
+                recorder.statistics.verificationSteps += 1
+                recorder.statistics.acceptedDraftTokens += bestK
+                recorder.statistics.tokensFromVerification += steps.count
                 var going = true
                 for step in steps where going { going = emit(step) }
                 if !going { break }
             }
         }
-        stats.decodeSeconds = monotonicSeconds() - start
-        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+        return recorder.finish()
     }
 }

@@ -22,58 +22,44 @@ extension Drafter {
 /// (`TreeVerification.verifyGreedy`), emit the accepted tokens and the target's next token,
 /// repeat. The output is token-identical to `GreedyDecoding` for every drafter.
 public enum SpeculativeDecoding {
-    public static func generate<D: Drafter>(model: LlamaModel, prompt: [Int], drafter: inout D, maxDraftTokens: Int,
+    public static func generate<D: Drafter>(model: any CausalLanguageModel, prompt: [Int], drafter: inout D, maxDraftTokens: Int,
                                             stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                             onToken: ((Int) -> Void)? = nil) throws -> Generation {
-        let limit = model.configuration.contextLength
+        let limit = model.shape.contextLength
         try DecodingStart.checkPrompt(prompt, contextLength: limit)
         var stats = Generation.Statistics()
-        var output: [Int] = []
-        var trace: [TraceStep] = []
-        var stop = StopReason.maxNewTokens
-
         let (cache, prefill) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + maxDraftTokens + 2,
                                                          pool: pool, stats: &stats)
-        let start = monotonicSeconds()
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
         let first = prefill.logits.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: $0.count, topK: traceTopK) }
 
-        /// Appends a token; returns false when generation must stop.
-        func emit(_ step: TraceStep) -> Bool {
-            output.append(step.token)
-            trace.append(step)
-            onToken?(step.token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; return false }
-            return true
-        }
-
-        if stopping.maxNewTokens > 0, emit(first) {
+        if recorder.hasRoom, recorder.emit(first) {
             while true {
                 // The cache must hold the pending token plus every drafted node.
                 let room = limit - cache.length - 1
-                if room < 0 { stop = .contextLimit; break }
-                let sequence = prompt + output
+                if room < 0 { recorder.stop(.contextLimit); break }
+                let sequence = prompt + recorder.output
                 var draft = try drafter.draft(sequence: sequence, maxTokens: min(maxDraftTokens, room))
                 if draft.count > room { draft = DraftTree(tokens: Array(draft.tokens.prefix(room)), parents: Array(draft.parents.prefix(room))) }
-                let result = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: output.last!, draft: draft,
+                let result = try TreeVerification.verifyGreedy(model: model, cache: cache, pendingToken: recorder.output.last!, draft: draft,
                                                                traceTopK: traceTopK, pool: pool)
                 drafter.observe(sequence: sequence, draft: draft, result: result)
-                stats.forwardPasses += 1
-                stats.verificationSteps += 1
-                stats.acceptedDraftTokens += result.acceptedTokens.count
-                stats.tokensFromVerification += result.steps.count
+                recorder.statistics.forwardPasses += 1
+                recorder.statistics.verificationSteps += 1
+                recorder.statistics.acceptedDraftTokens += result.acceptedTokens.count
+                recorder.statistics.tokensFromVerification += result.steps.count
                 var going = true
                 for (i, var step) in result.steps.enumerated() {
                     if i == 0 {
                         step.drafted = draft.tokens
                         step.accepted = result.acceptedTokens.count
                     }
-                    if !emit(step) { going = false; break }
+                    if !recorder.emit(step) { going = false; break }
                 }
                 if !going { break }
             }
         }
-        stats.draftForwardPasses = drafter.forwardPasses
-        stats.decodeSeconds = monotonicSeconds() - start
-        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+        recorder.statistics.draftForwardPasses = drafter.forwardPasses
+        return recorder.finish()
     }
 }

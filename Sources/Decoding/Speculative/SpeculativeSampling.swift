@@ -5,15 +5,18 @@ import Transformer
 /// full-vocabulary next-token logits. Ids it can never propose (a trimmed head, see `VocabTrim`)
 /// get `-inf`, so their draft probability `q` is exactly 0.
 public protocol SamplingDraftModel {
-    var configuration: LlamaConfiguration { get }
+    var shape: ModelShape { get }
     /// Feeds `tokens` after the cache's contents (extending it by `tokens.count` slots) and
     /// returns the `[V]` logits after the last of them.
     func nextTokenLogits(after tokens: [Int], cache: KVCache, pool: ParallelFor) throws -> [Float]
 }
 
-extension LlamaModel: SamplingDraftModel {
-    public func nextTokenLogits(after tokens: [Int], cache: KVCache, pool: ParallelFor) throws -> [Float] {
-        try forward(tokens: tokens, cache: cache, logitRows: .last, pool: pool).logits
+/// Any causal LM as a sampling draft: its full head's logits after the last token.
+struct FullHeadDraft: SamplingDraftModel {
+    let model: any CausalLanguageModel
+    var shape: ModelShape { model.shape }
+    func nextTokenLogits(after tokens: [Int], cache: KVCache, pool: ParallelFor) throws -> [Float] {
+        try model.forward(tokens: tokens, cache: cache, logitRows: .last, pool: pool).logits
     }
 }
 
@@ -77,7 +80,7 @@ public enum SpeculativeSampling {
         case absoluteDifference
     }
 
-    public static func generate<D: SamplingDraftModel>(target: LlamaModel, draft: D, prompt: [Int], parameters: SamplingParameters,
+    public static func generate<D: SamplingDraftModel>(target: any CausalLanguageModel, draft: D, prompt: [Int], parameters: SamplingParameters,
                                                        order: ProcessorOrder = .hf, numDraftTokens: Int, seed: UInt64,
                                                        stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                                        onToken: ((Int) -> Void)? = nil) throws -> Generation {
@@ -85,56 +88,52 @@ public enum SpeculativeSampling {
                      seed: seed, stopping: stopping, traceTopK: traceTopK, pool: pool, rule: .residual, onToken: onToken)
     }
 
-    static func generate<D: SamplingDraftModel>(target: LlamaModel, draft: D, prompt: [Int], parameters: SamplingParameters,
+    /// `generate` with a model as the draft (its full output head).
+    public static func generate(target: any CausalLanguageModel, draft: any CausalLanguageModel, prompt: [Int], parameters: SamplingParameters,
+                                order: ProcessorOrder = .hf, numDraftTokens: Int, seed: UInt64,
+                                stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,
+                                onToken: ((Int) -> Void)? = nil) throws -> Generation {
+        try generate(target: target, draft: FullHeadDraft(model: draft), prompt: prompt, parameters: parameters, order: order,
+                     numDraftTokens: numDraftTokens, seed: seed, stopping: stopping, traceTopK: traceTopK, pool: pool, rule: .residual, onToken: onToken)
+    }
+
+    static func generate<D: SamplingDraftModel>(target: any CausalLanguageModel, draft: D, prompt: [Int], parameters: SamplingParameters,
                                                 order: ProcessorOrder, numDraftTokens: Int, seed: UInt64, stopping: StoppingCriteria,
                                                 traceTopK: Int, pool: ParallelFor, rule: RejectionRule,
                                                 onToken: ((Int) -> Void)?) throws -> Generation {
-        let limit = target.configuration.contextLength
+        let limit = target.shape.contextLength
         try DecodingStart.checkPrompt(prompt, contextLength: limit)
         guard numDraftTokens >= 0 else { throw ModelError.invalidInput("numDraftTokens must be ≥ 0 (got \(numDraftTokens))") }
-        let V = target.configuration.vocabularySize
-        guard draft.configuration.vocabularySize == V else {
-            throw ModelError.invalidInput("the draft's vocabulary (\(draft.configuration.vocabularySize)) differs from the target's (\(V)) — speculative sampling needs a draft with the target's tokenizer")
+        let V = target.shape.vocabularySize
+        guard draft.shape.vocabularySize == V else {
+            throw ModelError.invalidInput("the draft's vocabulary (\(draft.shape.vocabularySize)) differs from the target's (\(V)) — speculative sampling needs a draft with the target's tokenizer")
         }
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
         var rng = Xoshiro256StarStar(seed: seed)
         let capacity = prompt.count + stopping.maxNewTokens + numDraftTokens + 2
-        let cache = KVCache(configuration: target.configuration, initialCapacity: min(limit, capacity))
-        var drafter = DraftState(model: draft, cache: KVCache(configuration: draft.configuration,
-                                                               initialCapacity: min(draft.configuration.contextLength, capacity)), pool: pool)
+        let cache = KVCache(shape: target.shape, initialCapacity: min(limit, capacity))
+        var drafter = DraftState(model: draft, cache: KVCache(shape: draft.shape,
+                                                               initialCapacity: min(draft.shape.contextLength, capacity)), pool: pool)
         var stats = Generation.Statistics()
-        var output: [Int] = []
-        var trace: [TraceStep] = []
-        var stop = StopReason.maxNewTokens
-
-        var start = monotonicSeconds()
+        let start = monotonicSeconds()
         let prefill = try target.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
         stats.prefillSeconds = monotonicSeconds() - start
         stats.forwardPasses = 1
-        start = monotonicSeconds()
-
-        /// Appends a token; returns false when generation must stop.
-        func emit(_ step: TraceStep) -> Bool {
-            output.append(step.token)
-            trace.append(step)
-            onToken?(step.token)
-            if let reason = stopping.stopReason(after: output) { stop = reason; return false }
-            return true
-        }
+        var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
         func context(_ ids: [Int]) -> ProcessorContext { ProcessorContext(inputIDs: ids, promptLength: prompt.count) }
 
-        if stopping.maxNewTokens > 0 {
+        if recorder.hasRoom {
             var scores = Array(prefill.logits(row: 0))
             chain.process(&scores, context: context(prompt))
             let p = Sampler.probabilities(from: scores)
             let first = try draw(p, uniform: rng.nextUniformDouble())
-            var going = emit(traceStep(first, scores: scores, probabilities: p, topK: traceTopK))
+            var going = recorder.emit(traceStep(first, scores: scores, probabilities: p, topK: traceTopK))
             while going {
-                let ids = prompt + output
+                let ids = prompt + recorder.output
                 let targetRoom = limit - cache.length - 1           // the pass adds k + 1 slots
-                if targetRoom < 0 { stop = .contextLimit; break }
-                let draftRoom = draft.configuration.contextLength - ids.count + 1  // draft caches ids + x_1…x_{k-1}
-                let k = max(0, min(numDraftTokens, stopping.maxNewTokens - output.count - 1, targetRoom, draftRoom))
+                if targetRoom < 0 { recorder.stop(.contextLimit); break }
+                let draftRoom = draft.shape.contextLength - ids.count + 1  // draft caches ids + x_1…x_{k-1}
+                let k = max(0, min(numDraftTokens, stopping.maxNewTokens - recorder.output.count - 1, targetRoom, draftRoom))
 
                 // a. Draft k tokens, one uniform each.
                 var drafted: [Int] = []
@@ -152,8 +151,8 @@ public enum SpeculativeSampling {
 
                 // b. One target pass over [pending, x_1 … x_k].
                 let base = cache.length
-                let verified = try target.forward(tokens: [output.last!] + drafted, cache: cache, logitRows: .all, pool: pool)
-                stats.forwardPasses += 1
+                let verified = try target.forward(tokens: [recorder.output.last!] + drafted, cache: cache, logitRows: .all, pool: pool)
+                recorder.statistics.forwardPasses += 1
 
                 // c. k acceptance uniforms, then the final one.
                 var r: [Double] = []
@@ -184,18 +183,17 @@ public enum SpeculativeSampling {
                 }
                 cache.rollback(to: base + 1 + n)
                 if k > 0 {
-                    stats.verificationSteps += 1
-                    stats.acceptedDraftTokens += n
-                    stats.tokensFromVerification += n + 1
+                    recorder.statistics.verificationSteps += 1
+                    recorder.statistics.acceptedDraftTokens += n
+                    recorder.statistics.tokensFromVerification += n + 1
                     steps[0].drafted = drafted
                     steps[0].accepted = n
                 }
-                for step in steps where going { going = emit(step) }
+                for step in steps where going { going = recorder.emit(step) }
             }
         }
-        stats.draftForwardPasses = drafter.forwardPasses
-        stats.decodeSeconds = monotonicSeconds() - start
-        return Generation(promptIDs: prompt, outputIDs: output, trace: trace, stopReason: stop, statistics: stats)
+        recorder.statistics.draftForwardPasses = drafter.forwardPasses
+        return recorder.finish()
     }
 
     /// The weights sampled after a rejection (unnormalised; `Sampler.draw` normalises).

@@ -64,14 +64,14 @@ public struct VerificationResult: Sendable {
 /// in place (`KVCache.keep`) and the rest dropped. By batch invariance (D3) every emitted token
 /// equals what plain greedy decoding would produce, for any draft.
 public enum TreeVerification {
-    public static func verifyGreedy(model: LlamaModel, cache: KVCache, pendingToken: Int, draft: DraftTree,
+    public static func verifyGreedy(model: any CausalLanguageModel, cache: KVCache, pendingToken: Int, draft: DraftTree,
                                     traceTopK: Int = 5, pool: ParallelFor = .shared) throws -> VerificationResult {
         let base = cache.length
         let tokens = [pendingToken] + draft.tokens
         // Batch index 0 is the pending token (parent: the cache); node i is batch index i + 1.
         let parents = [-1] + draft.parents.map { $0 + 1 }
         let result = try model.forward(tokens: tokens, mask: .tree(parents: parents), cache: cache, logitRows: .all, pool: pool)
-        let vocab = model.configuration.vocabularySize
+        let vocab = model.shape.vocabularySize
         var children = [[Int]](repeating: [], count: tokens.count)
         for (i, p) in parents.enumerated() where i > 0 { children[p].append(i) }
 

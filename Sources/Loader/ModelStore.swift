@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Tokenization
+import Transformer
 
 /// Finds, fetches and loads models named on the command line.
 ///
@@ -87,6 +88,16 @@ public enum ModelStore {
         return destination
     }
 
+    /// The model a GGUF file describes, chosen by `general.architecture`. Each architecture's
+    /// file in `Transformer` adds its case here.
+    public static func architecture(of file: GGUFFile, float32Weights: Bool = false) throws -> any CausalLanguageModel {
+        let name = file.metadata["general.architecture"]?.string ?? "(missing)"
+        switch name {
+        case "llama": return try LlamaModel(gguf: file, float32Weights: float32Weights)
+        default: throw ModelError.unsupportedArchitecture(name)
+        }
+    }
+
     private static func run(_ arguments: [String], failure: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -100,7 +111,7 @@ public enum ModelStore {
 
     /// A loaded model with its tokenizer (when the checkpoint carries one).
     public struct Loaded {
-        public let model: LlamaModel
+        public let model: any CausalLanguageModel
         public let tokenizer: BPETokenizer?
         public let path: String
         /// End-of-sequence ids (from GGUF metadata or config.json).
@@ -108,7 +119,8 @@ public enum ModelStore {
     }
 
     /// Loads the model at a resolved path: a `.gguf` file or a safetensors directory (with an
-    /// optional `tokenizer.json` beside it). `float32Weights` dequantizes a GGUF's quantized
+    /// optional `tokenizer.json` beside it). The architecture is chosen from the file's own
+    /// metadata (`general.architecture`; config.json's `model_type`, Llama when absent). `float32Weights` dequantizes a GGUF's quantized
     /// matrices at load (exact; safetensors checkpoints are Float32 already).
     public static func load(path: String, float32Weights: Bool = false) throws -> Loaded {
         var isDirectory: ObjCBool = false
@@ -118,18 +130,24 @@ public enum ModelStore {
             var tokenizer: BPETokenizer? = nil
             let tokenizerPath = path + "/tokenizer.json"
             if FileManager.default.fileExists(atPath: tokenizerPath) {
-                tokenizer = try BPETokenizer(tokenizerJSON: try readFile(tokenizerPath))
+                tokenizer = try BPETokenizer(tokenizerJSON: try readModelFile(tokenizerPath))
             }
-            let hf = try LlamaHFConfig(jsonData: try readFile(path + "/config.json"))
+            let hf = try LlamaHFConfig(jsonData: try readModelFile(path + "/config.json"))
             var eos = Set<Int>()
             if let id = hf.eosTokenId { eos.insert(id) } else if let id = tokenizer?.eosID { eos.insert(id) }
             return Loaded(model: model, tokenizer: tokenizer, path: path, endOfSequenceIDs: eos)
         }
         let file = try GGUFFile(path: path)
-        let model = try LlamaModel(gguf: file, float32Weights: float32Weights)
+        let model = try architecture(of: file, float32Weights: float32Weights)
         let tokenizer = file.metadata["tokenizer.ggml.tokens"] == nil ? nil : try BPETokenizer(gguf: file)
         var eos = Set<Int>()
         if let id = file.metadata["tokenizer.ggml.eos_token_id"]?.int { eos.insert(id) }
         return Loaded(model: model, tokenizer: tokenizer, path: path, endOfSequenceIDs: eos)
+    }
+}
+
+func readModelFile(_ path: String) throws -> Data {
+    do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        throw ModelError.invalidInput("cannot read \(path): \(error.localizedDescription)")
     }
 }

@@ -1,0 +1,98 @@
+import Tensors
+
+/// What decoding algorithms need to know about a model's size: enough to size a KV cache, read
+/// layer taps and bound a generation. Every architecture reports it the same way.
+public struct ModelShape: Sendable, Equatable {
+    /// Transformer blocks (`L`). Layer taps and `truncated(toLayers:)` count these.
+    public var layerCount: Int
+    /// Width of the residual stream (`C`).
+    public var hiddenSize: Int
+    /// Query heads (`H`).
+    public var headCount: Int
+    /// Key/value heads (`KVH`); `H` is a multiple of it.
+    public var kvHeadCount: Int
+    /// Floats per head (`hd`).
+    public var headDimension: Int
+    /// Rows of the output head (`V`).
+    public var vocabularySize: Int
+    /// The most positions a sequence may use.
+    public var contextLength: Int
+    /// Whether the output head is the token-embedding matrix (DoLa skips layer 0 then).
+    public var tiedEmbeddings: Bool
+
+    public init(layerCount: Int, hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int,
+                vocabularySize: Int, contextLength: Int, tiedEmbeddings: Bool) {
+        self.layerCount = layerCount
+        self.hiddenSize = hiddenSize
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDimension = headDimension
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.tiedEmbeddings = tiedEmbeddings
+    }
+
+    /// Floats one token occupies in one layer of the KV cache's keys (or values): `KVH * hd`.
+    public var kvRowWidth: Int { kvHeadCount * headDimension }
+}
+
+/// A causal language model as decoding algorithms, fixtures and harnesses see it: a shape, one
+/// forward pass over new tokens after a KV cache (positions, attention mask, which rows get
+/// logits, optional per-layer taps), and the pieces a few algorithms read directly (the layer-0
+/// input of a token and the output head, for DoLa and VocabTrim).
+///
+/// Conformances: `LlamaModel`. An architecture file adds one conformance; strategies never name a
+/// concrete architecture.
+///
+/// Contract every conformance keeps (tested per architecture):
+/// - D2: results do not depend on `pool`'s thread count.
+/// - D3: the logits of a token depend only on the slots it sees, their contents and its position,
+///   never on the batch it was computed in.
+public protocol CausalLanguageModel: AnyObject, Sendable {
+    var shape: ModelShape { get }
+    /// Where the weights came from (file name, or "synthetic seed N"), for reports and fixtures.
+    var origin: String { get }
+
+    /// One forward pass over `tokens` (`T` new tokens) after the tokens already in `cache`, which
+    /// it extends by `T` slots.
+    ///
+    /// - Parameters:
+    ///   - positions: position id of each new token; nil = `cache.length + i` (causal, explicit)
+    ///     or `cache.length + depth` (tree).
+    ///   - mask: which cached and new tokens each new token sees.
+    ///   - logitRows: which rows get logits.
+    ///   - tapLayers: also return each layer's residual output and the final-norm output.
+    func forward(tokens: [Int], positions: [Int]?, mask: AttentionMask, cache: KVCache, logitRows: LogitRows,
+                 tapLayers: Bool, pool: ParallelFor) throws -> ForwardResult
+
+    /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`.
+    func embed(token: Int, into destination: UnsafeMutablePointer<Float>)
+
+    /// The output head `[V, C]`, applied to final-norm outputs to give logits.
+    var outputHead: WeightMatrix { get }
+
+    /// The same model cut to its first `layerCount` layers, sharing every weight (final norm and
+    /// output head included): the draft of self-speculative (layer-skip) decoding.
+    func truncated(toLayers layerCount: Int) throws -> any CausalLanguageModel
+
+    /// Bytes of weights streamed per single-token forward pass (for bandwidth bounds).
+    var weightBytesPerToken: Int { get }
+
+    /// When true, every product and attention score takes the naive scalar path (bit-identical;
+    /// for tests and for measuring the fast kernels).
+    var useNaiveKernels: Bool { get set }
+}
+
+extension CausalLanguageModel {
+    /// `forward` with the common defaults: causal mask, default positions, last row's logits.
+    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
+        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, tapLayers: tapLayers, pool: pool)
+    }
+
+    /// An empty KV cache for this model with room for `initialCapacity` slots (it grows up to the
+    /// context length).
+    public func makeCache(initialCapacity: Int = 256) -> KVCache {
+        KVCache(shape: shape, initialCapacity: initialCapacity)
+    }
+}
