@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -51,4 +52,33 @@ public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+// MARK: - Strategy
+
+extension GreedyDecoding {
+    /// `--strategy greedy`: greedy decoding with the non-sampling processors, if any.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "greedy"
+        public static let summary = "the largest (processed) logit at every step, ties to the lowest id"
+        public static let options: [StrategyOption] = []
+        public static let processorUse = ProcessorSettings.Use.nonSampling
+
+        public var processors: ProcessorSettings
+
+        public init(processors: ProcessorSettings = .none) { self.processors = processors }
+
+        public init(arguments: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] { processors.recorded }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            return StrategyOutput(try GreedyDecoding.generate(model: model, prompt: prompt, stopping: stopping, processors: chain,
+                                                              traceTopK: traceTopK, onToken: onToken))
+        }
+    }
 }

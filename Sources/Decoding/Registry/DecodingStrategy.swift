@@ -74,6 +74,7 @@ public struct StrategyContext: Sendable {
 /// Every registered strategy, in the order `help generate` lists them.
 public enum DecodingStrategies {
     public static let all: [any DecodingStrategy.Type] = [
+        GreedyDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
