@@ -75,6 +75,7 @@ public struct StrategyContext: Sendable {
 public enum DecodingStrategies {
     public static let all: [any DecodingStrategy.Type] = [
         GreedyDecoding.Strategy.self,
+        SampleDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -69,5 +70,44 @@ public enum SampleDecoding {
         let p = Sampler.probabilities(from: scores)
         let order = Sampler.candidateOrder(p)
         return (order.count, order.prefix(limit ?? order.count).map { ($0, p[$0]) })
+    }
+}
+
+// MARK: - Strategy
+
+extension SampleDecoding {
+    /// `--strategy sample`: ancestral sampling through the whole processor chain.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "sample"
+        public static let summary = "one portable uniform draw per token from the processed distribution"
+        static let seedOption = SeedOption.option(required: true, help: "seed of the portable generator (sampling is reproducible from the seed)")
+        public static let options = [seedOption]
+        public static let processorUse = ProcessorSettings.Use.all
+        public static let takesSeed = true
+        /// How draws are made, recorded with every sampled fixture (DOCS.md, portable sampling).
+        public static let generatorDescription = "xoshiro256** seeded by SplitMix64; one nextUniformDouble per token"
+
+        public var seedValue: UInt64
+        public var processors: ProcessorSettings
+
+        public init(seed: UInt64, processors: ProcessorSettings) {
+            self.seedValue = seed
+            self.processors = processors
+        }
+
+        public init(arguments: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(seed: UInt64(try arguments.int(Self.seedOption)!), processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] { processors.recorded + [("rng", .string(Self.generatorDescription))] }
+        public var seed: UInt64? { seedValue }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            try processors.checkTokenIDs(vocabularySize: model.shape.vocabularySize)
+            return StrategyOutput(try SampleDecoding.generate(model: model, prompt: prompt, parameters: processors.withEOS(stopping.endOfSequenceIDs),
+                                                              order: processors.order, seed: seedValue, stopping: stopping,
+                                                              traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
