@@ -76,6 +76,7 @@ public enum DecodingStrategies {
     public static let all: [any DecodingStrategy.Type] = [
         GreedyDecoding.Strategy.self,
         SampleDecoding.Strategy.self,
+        BeamSearch.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

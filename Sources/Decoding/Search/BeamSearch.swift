@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -174,6 +175,90 @@ public enum BeamSearch {
         }
         return finished.prefix(numReturnSequences).map {
             BeamHypothesis(tokens: $0.tokens, score: $0.score, sumLogProbability: $0.sum, trace: $0.trace)
+        }
+    }
+}
+
+// MARK: - Strategy
+
+/// The options beam search and group beam search share.
+enum BeamOptions {
+    static let numBeams = StrategyOption("num-beams", .integer(1...256), default: "4", help: "beams kept per step")
+    static let lengthPenalty = StrategyOption("length-penalty", .number(nil), default: "1.0", help: "score = log-probability / length^penalty")
+    static let earlyStopping = StrategyOption("early-stopping", .choice(["true", "false", "never"]), default: "false",
+                                              help: "Hugging Face's stop rule (false: the heuristic)")
+    static let numReturnSequences = StrategyOption("num-return-sequences", .integer(1...256), default: "1",
+                                                   help: "hypotheses returned (best first; the best is the output)")
+
+    static func earlyStopping(_ arguments: StrategyArguments) throws -> BeamEarlyStopping {
+        BeamEarlyStopping(rawValue: try arguments.text(earlyStopping)!.lowercased())!
+    }
+
+    static func returnCount(_ arguments: StrategyArguments, beams: Int) throws -> Int {
+        let returns = try arguments.int(numReturnSequences)!
+        if returns > beams { throw StrategyError("--num-return-sequences (\(returns)) cannot exceed --num-beams (\(beams))") }
+        return returns
+    }
+
+    /// The best hypothesis as the generation, every returned one as a sequence.
+    static func output(_ hypotheses: [BeamHypothesis], prompt: [Int], stopping: StoppingCriteria, forwardPasses: Int,
+                       seconds: Double) throws -> StrategyOutput {
+        guard let best = hypotheses.first else { throw ModelError.invalidInput("beam search returned no hypothesis") }
+        var statistics = Generation.Statistics()
+        statistics.forwardPasses = forwardPasses
+        statistics.decodeSeconds = seconds  // the prefill included: beams share one search loop
+        return StrategyOutput(Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics),
+                              sequences: hypotheses.map { (ids: $0.tokens, score: Double($0.score)) })
+    }
+}
+
+extension BeamSearch {
+    /// `--strategy beam`: Hugging Face's vectorized beam search.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "beam"
+        public static let summary = "beam search (Hugging Face semantics: length penalty, early stopping)"
+        public static let options = [BeamOptions.numBeams, BeamOptions.lengthPenalty, BeamOptions.earlyStopping, BeamOptions.numReturnSequences]
+        public static let processorUse = ProcessorSettings.Use.nonSampling
+
+        public var numBeams: Int
+        public var lengthPenalty: Double
+        public var earlyStopping: BeamEarlyStopping
+        public var numReturnSequences: Int
+        public var processors: ProcessorSettings
+
+        public init(numBeams: Int = 4, lengthPenalty: Double = 1.0, earlyStopping: BeamEarlyStopping = .heuristic, numReturnSequences: Int = 1,
+                    processors: ProcessorSettings = .none) {
+            self.numBeams = numBeams
+            self.lengthPenalty = lengthPenalty
+            self.earlyStopping = earlyStopping
+            self.numReturnSequences = numReturnSequences
+            self.processors = processors
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            let beams = try a.int(BeamOptions.numBeams)!
+            self.init(numBeams: beams, lengthPenalty: try a.double(BeamOptions.lengthPenalty)!, earlyStopping: try BeamOptions.earlyStopping(a),
+                      numReturnSequences: try BeamOptions.returnCount(a, beams: beams), processors: processors)
+        }
+
+        /// `num_return_sequences` is recorded only above 1: it never changes the best sequence.
+        public var parameters: [(String, JSONValue)] {
+            var p: [(String, JSONValue)] = [("num_beams", .int(numBeams)), ("length_penalty", .double(lengthPenalty)),
+                                            ("early_stopping", .string(earlyStopping.rawValue))]
+            if numReturnSequences > 1 { p.append(("num_return_sequences", .int(numReturnSequences))) }
+            return p + processors.recorded
+        }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            let start = monotonicSeconds()
+            let (hypotheses, passes) = try BeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, lengthPenalty: lengthPenalty,
+                                                          earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
+                                                          processors: chain, traceTopK: traceTopK, pool: .shared)
+            let output = try BeamOptions.output(hypotheses, prompt: prompt, stopping: stopping, forwardPasses: passes, seconds: monotonicSeconds() - start)
+            if let onToken { output.generation.outputIDs.forEach(onToken) }
+            return output
         }
     }
 }
