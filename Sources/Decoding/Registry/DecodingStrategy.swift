@@ -77,6 +77,7 @@ public enum DecodingStrategies {
         GreedyDecoding.Strategy.self,
         SampleDecoding.Strategy.self,
         BeamSearch.Strategy.self,
+        GroupBeamSearch.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

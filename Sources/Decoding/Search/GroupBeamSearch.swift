@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -46,16 +47,27 @@ public enum GroupBeamSearch {
                                 lengthPenalty: Double = 1.0, earlyStopping: BeamEarlyStopping = .heuristic,
                                 numReturnSequences: Int = 1, stopping: StoppingCriteria, processors: [any LogitsProcessor] = [],
                                 padTokenID: Int? = nil, traceTopK: Int = 5, pool: ParallelFor = .shared) throws -> [BeamHypothesis] {
+        try run(model: model, prompt: prompt, numBeams: numBeams, numBeamGroups: numBeamGroups, diversityPenalty: diversityPenalty,
+                lengthPenalty: lengthPenalty, earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
+                processors: processors, padTokenID: padTokenID, traceTopK: traceTopK, pool: pool).hypotheses
+    }
+
+    /// `generate`, also returning the forward passes the search made.
+    static func run(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, numBeamGroups: Int, diversityPenalty: Double,
+                    lengthPenalty: Double, earlyStopping: BeamEarlyStopping, numReturnSequences: Int, stopping: StoppingCriteria,
+                    processors: [any LogitsProcessor], padTokenID: Int?, traceTopK: Int,
+                    pool: ParallelFor) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int) {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let limit = model.shape.contextLength
         if prompt.count + stopping.maxNewTokens > limit {
             throw ModelError.contextOverflow(needed: prompt.count + stopping.maxNewTokens, limit: limit)
         }
         let source = SharedPrefixLogits(model: model, prompt: prompt, pool: pool)
-        return try search(prompt: prompt, vocabularySize: model.shape.vocabularySize, numBeams: numBeams,
-                          numBeamGroups: numBeamGroups, diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
-                          earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
-                          processors: processors, padTokenID: padTokenID, traceTopK: traceTopK, logits: source.logits)
+        let hypotheses = try search(prompt: prompt, vocabularySize: model.shape.vocabularySize, numBeams: numBeams,
+                                    numBeamGroups: numBeamGroups, diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
+                                    earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
+                                    processors: processors, padTokenID: padTokenID, traceTopK: traceTopK, logits: source.logits)
+        return (hypotheses, source.forwardPasses)
     }
 
     /// The algorithm over any logits function (`BeamSearch.LogitsFunction`).
@@ -157,6 +169,69 @@ public enum GroupBeamSearch {
         let ascending = all.indices.sorted { (all[$0].score, $0) < (all[$1].score, $1) }
         return ascending.reversed().prefix(numReturnSequences).map { i in
             BeamHypothesis(tokens: all[i].tokens, score: Float(all[i].score), sumLogProbability: all[i].sumLogProbability, trace: all[i].trace)
+        }
+    }
+}
+
+// MARK: - Strategy
+
+extension GroupBeamSearch {
+    /// `--strategy group-beam`: diverse beam search.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "group-beam"
+        public static let summary = "diverse (group) beam search with a Hamming diversity penalty"
+        static let numBeamGroups = StrategyOption("num-beam-groups", .integer(1...256), default: "2", help: "groups the beams are split into")
+        static let diversityPenalty = StrategyOption("diversity-penalty", .number(nil), default: "0.5", help: "Hamming penalty on tokens earlier groups chose")
+        public static let options = [BeamOptions.numBeams, numBeamGroups, diversityPenalty, BeamOptions.lengthPenalty, BeamOptions.earlyStopping,
+                                     BeamOptions.numReturnSequences]
+        public static let processorUse = ProcessorSettings.Use.nonSampling
+
+        public var numBeams: Int
+        public var numBeamGroups: Int
+        public var diversityPenalty: Double
+        public var lengthPenalty: Double
+        public var earlyStopping: BeamEarlyStopping
+        public var numReturnSequences: Int
+        public var processors: ProcessorSettings
+
+        public init(numBeams: Int = 4, numBeamGroups: Int = 2, diversityPenalty: Double = 0.5, lengthPenalty: Double = 1.0,
+                    earlyStopping: BeamEarlyStopping = .heuristic, numReturnSequences: Int = 1, processors: ProcessorSettings = .none) {
+            self.numBeams = numBeams
+            self.numBeamGroups = numBeamGroups
+            self.diversityPenalty = diversityPenalty
+            self.lengthPenalty = lengthPenalty
+            self.earlyStopping = earlyStopping
+            self.numReturnSequences = numReturnSequences
+            self.processors = processors
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            let beams = try a.int(BeamOptions.numBeams)!
+            self.init(numBeams: beams, numBeamGroups: try a.int(Self.numBeamGroups)!, diversityPenalty: try a.double(Self.diversityPenalty)!,
+                      lengthPenalty: try a.double(BeamOptions.lengthPenalty)!, earlyStopping: try BeamOptions.earlyStopping(a),
+                      numReturnSequences: try BeamOptions.returnCount(a, beams: beams), processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            var p: [(String, JSONValue)] = [("num_beams", .int(numBeams)), ("num_beam_groups", .int(numBeamGroups)),
+                                            ("diversity_penalty", .double(diversityPenalty)), ("length_penalty", .double(lengthPenalty)),
+                                            ("early_stopping", .string(earlyStopping.rawValue))]
+            if numReturnSequences > 1 { p.append(("num_return_sequences", .int(numReturnSequences))) }
+            return p + processors.recorded
+        }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            let start = monotonicSeconds()
+            let (hypotheses, passes) = try GroupBeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, numBeamGroups: numBeamGroups,
+                                                               diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
+                                                               earlyStopping: earlyStopping, numReturnSequences: numReturnSequences,
+                                                               stopping: stopping, processors: chain, padTokenID: nil, traceTopK: traceTopK, pool: .shared)
+            let output = try BeamOptions.output(hypotheses, prompt: prompt, stopping: stopping, forwardPasses: passes,
+                                                seconds: monotonicSeconds() - start)
+            if let onToken { output.generation.outputIDs.forEach(onToken) }
+            return output
         }
     }
 }
