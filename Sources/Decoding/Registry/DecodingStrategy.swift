@@ -78,6 +78,7 @@ public enum DecodingStrategies {
         SampleDecoding.Strategy.self,
         BeamSearch.Strategy.self,
         GroupBeamSearch.Strategy.self,
+        ContrastiveSearch.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -273,5 +274,45 @@ struct ContextHiddenStates {
             }
         }
         return best
+    }
+}
+
+// MARK: - Strategy
+
+extension ContrastiveSearch {
+    /// `--strategy contrastive`: contrastive search (`--top-k` is its candidate count, as in
+    /// Hugging Face).
+    public struct Strategy: DecodingStrategy {
+        public static let name = "contrastive"
+        public static let summary = "contrastive search: model confidence minus a degeneration penalty"
+        static let penaltyAlpha = StrategyOption("penalty-alpha", .number(0...1), required: true, help: "weight α of the degeneration penalty (e.g. 0.6)")
+        static let topK = StrategyOption("top-k", .integer(1...100_000), default: "4", help: "candidates k looked ahead per step")
+        public static let options = [penaltyAlpha, topK]
+        public static let processorUse = ProcessorSettings.Use.nonSampling
+
+        public var penaltyAlpha: Double
+        public var topK: Int
+        public var processors: ProcessorSettings
+
+        public init(penaltyAlpha: Double, topK: Int = 4, processors: ProcessorSettings = .none) {
+            self.penaltyAlpha = penaltyAlpha
+            self.topK = topK
+            self.processors = processors
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(penaltyAlpha: try a.double(Self.penaltyAlpha)!, topK: try a.int(Self.topK)!, processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            [("penalty_alpha", .double(penaltyAlpha)), ("top_k", .int(topK))] + processors.recorded
+        }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            return StrategyOutput(try ContrastiveSearch.generate(model: model, prompt: prompt, penaltyAlpha: penaltyAlpha, topK: topK,
+                                                                 stopping: stopping, processors: chain, traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
