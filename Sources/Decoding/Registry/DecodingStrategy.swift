@@ -79,6 +79,7 @@ public enum DecodingStrategies {
         BeamSearch.Strategy.self,
         GroupBeamSearch.Strategy.self,
         ContrastiveSearch.Strategy.self,
+        DoLa.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -259,5 +260,51 @@ public enum DoLa {
             if !found || v > bestValue { best = i; bestValue = v; found = true }
         }
         return best
+    }
+}
+
+// MARK: - Strategy
+
+extension DoLa {
+    /// `--strategy dola`: DoLa contrast between the final and a premature layer.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "dola"
+        public static let summary = "DoLa: contrast the final layer with the most divergent premature layer"
+        static let dolaLayers = StrategyOption("dola-layers", .text(placeholder: "high|low|0,2,4"), default: "high",
+                                               help: "candidate premature layers")
+        public static let options = [dolaLayers]
+        public static let processorUse = ProcessorSettings.Use.nonSampling
+
+        /// The candidate layers as given (`high`, `low` or a list).
+        public var layersName: String
+        public var layers: DoLaLayers
+        public var processors: ProcessorSettings
+
+        public init(layers name: String = "high", processors: ProcessorSettings = .none) throws {
+            switch name.lowercased() {
+            case "high": layers = .high
+            case "low": layers = .low
+            default:
+                let parts = name.split(separator: ",")
+                let list = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !list.isEmpty, list.count == parts.count else { throw StrategyError("--dola-layers must be high, low, or a list of layer indices like 0,2,4") }
+                layers = .layers(list)
+            }
+            layersName = name
+            self.processors = processors
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            try self.init(layers: try a.text(Self.dolaLayers)!, processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] { [("dola_layers", .string(layersName))] + processors.recorded }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            return StrategyOutput(try DoLa.generate(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: chain,
+                                                    traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
