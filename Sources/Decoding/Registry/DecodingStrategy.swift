@@ -80,6 +80,7 @@ public enum DecodingStrategies {
         GroupBeamSearch.Strategy.self,
         ContrastiveSearch.Strategy.self,
         DoLa.Strategy.self,
+        SpeculativeDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,4 @@
+import Foundation
 import Tensors
 import Transformer
 
@@ -201,5 +202,20 @@ public struct VocabTrimDrafter: Drafter {
         }
         forwardPasses += passes
         return DraftTree(chain: chain)
+    }
+}
+
+extension VocabTrim {
+    /// Reads the ranking of a table written by `touchstone vocab-table`: `{"ranking": [ids…], …}`
+    /// with at least one id.
+    public static func readRanking(_ path: String) throws -> [Int] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StrategyError("cannot read the vocab table \(path)")
+        }
+        guard let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let ranking = doc["ranking"] as? [Int] else {
+            throw StrategyError("\(path) is not a vocab table (expected {\"ranking\": [ids…]} from `touchstone vocab-table`)")
+        }
+        if ranking.isEmpty { throw StrategyError("\(path): the vocab table's ranking is empty — make it with `touchstone vocab-table` over some questions") }
+        return ranking
     }
 }
