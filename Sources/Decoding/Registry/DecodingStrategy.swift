@@ -81,6 +81,7 @@ public enum DecodingStrategies {
         ContrastiveSearch.Strategy.self,
         DoLa.Strategy.self,
         SpeculativeDecoding.Strategy.self,
+        SpeculativeSampling.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

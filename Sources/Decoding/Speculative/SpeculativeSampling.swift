@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -256,5 +257,59 @@ struct DraftState<D: SamplingDraftModel> {
         forwardPasses += 1
         cached.append(token)
         return z
+    }
+}
+
+// MARK: - Strategy
+
+extension SpeculativeSampling {
+    /// `--strategy speculative-sampling` (also `speculative --seed N`): distribution-exact
+    /// speculative sampling over the processed distributions.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "speculative-sampling"
+        public static let summary = "speculative sampling (Leviathan/Chen): samples exactly as `sample` would"
+        static let seedOption = SeedOption.option(required: true, help: "seed of the portable generator (draw order in DOCS.md)")
+        public static let options = SpeculativeDraft.options + [seedOption]
+        public static let processorUse = ProcessorSettings.Use.all
+        public static let takesSeed = true
+        public static let generatorDescription = "xoshiro256**; draw order in DOCS.md"
+
+        public var draft: SpeculativeDraft
+        public var seedValue: UInt64
+        public var processors: ProcessorSettings
+
+        public init(draft: SpeculativeDraft, seed: UInt64, processors: ProcessorSettings) {
+            self.draft = draft
+            self.seedValue = seed
+            self.processors = processors
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(draft: try SpeculativeDraft(arguments: a, context: context, strategy: Self.name), seed: UInt64(try a.int(Self.seedOption)!),
+                      processors: processors)
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            draft.parameters + processors.recorded + [("rng", .string(Self.generatorDescription))]
+        }
+        public var seed: UInt64? { seedValue }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            try processors.checkTokenIDs(vocabularySize: model.shape.vocabularySize)
+            let parameters = processors.withEOS(stopping.endOfSequenceIDs)
+            let (draftModel, trimmed) = try draft.model(for: model, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            let g: Generation
+            if let trimmed {
+                g = try SpeculativeSampling.generate(target: model, draft: trimmed, prompt: prompt, parameters: parameters, order: processors.order,
+                                                     numDraftTokens: draft.numTokens, seed: seedValue, stopping: stopping, traceTopK: traceTopK,
+                                                     onToken: onToken)
+            } else {
+                g = try SpeculativeSampling.generate(target: model, draft: draftModel, prompt: prompt, parameters: parameters, order: processors.order,
+                                                     numDraftTokens: draft.numTokens, seed: seedValue, stopping: stopping, traceTopK: traceTopK,
+                                                     onToken: onToken)
+            }
+            return StrategyOutput(g)
+        }
     }
 }
