@@ -82,6 +82,7 @@ public enum DecodingStrategies {
         DoLa.Strategy.self,
         SpeculativeDecoding.Strategy.self,
         SpeculativeSampling.Strategy.self,
+        PromptLookupDrafter.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,5 @@
+import Transformer
+import Formats
 /// Prompt lookup decoding (Saxena 2023, "Prompt Lookup Decoding"; Hugging Face
 /// `PromptLookupCandidateGenerator`, transformers 4.52): draft the tokens that followed an
 /// earlier occurrence of the sequence's last n-gram.
@@ -36,5 +38,43 @@ public struct PromptLookupDrafter: Drafter {
             }
         }
         return .empty
+    }
+}
+
+// MARK: - Strategy
+
+extension PromptLookupDrafter {
+    /// `--strategy prompt-lookup`: greedy speculative decoding with n-gram drafts from the context.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "prompt-lookup"
+        public static let summary = "prompt lookup decoding: drafts copied after the last matching n-gram (token-identical to greedy)"
+        static let numTokens = StrategyOption("prompt-lookup-num-tokens", .integer(1...256), default: "10", help: "tokens drafted per step")
+        static let maxMatchingNgramSize = StrategyOption("max-matching-ngram-size", .integer(1...64), default: "2", help: "longest n-gram matched")
+        public static let options = [numTokens, maxMatchingNgramSize]
+        public static let processorUse = ProcessorSettings.Use.none
+
+        public var promptLookupNumTokens: Int
+        public var maxMatchingNgramSize: Int
+
+        public init(promptLookupNumTokens: Int = 10, maxMatchingNgramSize: Int = 2) {
+            self.promptLookupNumTokens = promptLookupNumTokens
+            self.maxMatchingNgramSize = maxMatchingNgramSize
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(promptLookupNumTokens: try a.int(Self.numTokens)!, maxMatchingNgramSize: try a.int(Self.maxMatchingNgramSize)!)
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            [("prompt_lookup_num_tokens", .int(promptLookupNumTokens)), ("max_matching_ngram_size", .int(maxMatchingNgramSize))]
+        }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            var drafter = PromptLookupDrafter(numTokens: promptLookupNumTokens, maxMatchingNgramSize: maxMatchingNgramSize,
+                                              endOfSequenceIDs: stopping.endOfSequenceIDs)
+            return StrategyOutput(try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: promptLookupNumTokens,
+                                                                   stopping: stopping, traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
