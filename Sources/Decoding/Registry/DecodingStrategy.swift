@@ -83,6 +83,7 @@ public enum DecodingStrategies {
         SpeculativeDecoding.Strategy.self,
         SpeculativeSampling.Strategy.self,
         PromptLookupDrafter.Strategy.self,
+        TokenRecyclingDrafter.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

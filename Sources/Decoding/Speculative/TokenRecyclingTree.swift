@@ -1,3 +1,4 @@
+import Formats
 /// A static draft-tree template for Token Recycling (Luo et al. 2024, arXiv:2408.08696).
 ///
 /// A template lists its nodes as rank paths from the root: node `[0, 2]` is "the third candidate
@@ -145,5 +146,22 @@ public struct TokenRecyclingTree: Sendable, Equatable {
     /// Parent of each reference node, derived once (index of the path without its last rank).
     static let referenceParents: [Int] = referencePaths.map { path in
         path.count == 1 ? -1 : referencePaths.firstIndex(of: Array(path.dropLast()))!
+    }
+}
+
+extension TokenRecyclingTree {
+    /// The template shapes `named(_:nodes:)` builds.
+    public static let shapeNames = ["reference", "compact", "chain"]
+
+    /// The template of `shape` with `nodes` nodes: `reference` (the paper's template, first N
+    /// nodes), `compact` (the N most often accepted nodes) or `chain` (N first candidates in a row).
+    public static func named(_ shape: String, nodes: Int) throws -> TokenRecyclingTree {
+        switch shape {
+        case "reference": return .reference(nodes: nodes)
+        case "compact": return .compact(nodes: nodes)
+        case "chain": return .chain(depth: nodes)
+        case let other:
+            throw StrategyError("--tree-shape must be reference (the paper's template, first N nodes), compact (the N most often accepted nodes) or chain (N first candidates in a row), not '\(other)'")
+        }
     }
 }
