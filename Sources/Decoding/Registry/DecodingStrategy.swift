@@ -84,6 +84,7 @@ public enum DecodingStrategies {
         SpeculativeSampling.Strategy.self,
         PromptLookupDrafter.Strategy.self,
         TokenRecyclingDrafter.Strategy.self,
+        ADEDDrafter.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,5 @@
+import Transformer
+import Formats
 import Tensors
 
 /// ADED, "ADED-deterministic" (Liu, Lei, Zhang, Xu, "Adaptive Draft-Verification for Efficient
@@ -164,5 +166,47 @@ public struct ADEDDrafter: Drafter {
             parents.append(key.count == 1 ? -1 : nodeOf[Array(key.dropLast())]!)
         }
         return DraftTree(tokens: tokens, parents: parents)
+    }
+}
+
+// MARK: - Strategy
+
+extension ADEDDrafter {
+    /// `--strategy aded`: greedy speculative decoding with ADED's tri-gram roll-out drafts.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "aded"
+        public static let summary = "ADED: drafts from Monte-Carlo roll-outs over tri-grams of the prompt, updated online (token-identical to greedy)"
+        static let seedOption = SeedOption.option(default: "0", help: "seed of the roll-out generator")
+        static let tree = StrategyOption("tree", key: "max_nodes", .integer(1...1024), default: "64", help: "draft-tree nodes")
+        public static let options = [seedOption, tree]
+        public static let processorUse = ProcessorSettings.Use.none
+        public static let takesSeed = true
+        /// Where the tri-gram table comes from.
+        public static let tableDescription = "prompt tri-grams"
+
+        public var seedValue: UInt64
+        public var maxNodes: Int
+
+        public init(seed: UInt64 = 0, maxNodes: Int = 64) {
+            self.seedValue = seed
+            self.maxNodes = maxNodes
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(seed: UInt64(try a.int(Self.seedOption)!), maxNodes: try a.int(Self.tree)!)
+        }
+
+        public var parameters: [(String, JSONValue)] { [("table", .string(Self.tableDescription)), ("max_nodes", .int(maxNodes))] }
+        public var seed: UInt64? { seedValue }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            var configuration = Configuration()
+            configuration.maxNodes = maxNodes
+            configuration.choices = min(configuration.choices, maxNodes)
+            var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [prompt]), configuration: configuration, seed: seedValue)
+            return StrategyOutput(try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: maxNodes,
+                                                                   stopping: stopping, traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
