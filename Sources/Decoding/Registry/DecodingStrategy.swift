@@ -85,6 +85,7 @@ public enum DecodingStrategies {
         PromptLookupDrafter.Strategy.self,
         TokenRecyclingDrafter.Strategy.self,
         ADEDDrafter.Strategy.self,
+        LookaheadDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

@@ -1,3 +1,4 @@
+import Formats
 import Tensors
 import Transformer
 
@@ -204,5 +205,44 @@ public enum LookaheadDecoding {
             }
         }
         return recorder.finish()
+    }
+}
+
+// MARK: - Strategy
+
+extension LookaheadDecoding {
+    /// `--strategy lookahead`: Jacobi-window n-gram guessing verified in the same pass.
+    public struct Strategy: DecodingStrategy {
+        public static let name = "lookahead"
+        public static let summary = "Lookahead decoding: a Jacobi window and n-gram pool in one pass (token-identical to greedy)"
+        static let windowSize = StrategyOption("window-size", .integer(1...64), default: String(defaultWindowSize), help: "W, the lookahead window")
+        static let ngramSize = StrategyOption("ngram-size", .integer(2...16), default: String(defaultNGramSize), help: "N, the n-gram size")
+        static let guessSetSize = StrategyOption("guess-set-size", .integer(0...64), default: String(defaultGuessSetSize), help: "G, guesses verified per step")
+        public static let options = [windowSize, ngramSize, guessSetSize]
+        public static let processorUse = ProcessorSettings.Use.none
+
+        public var windowSize: Int
+        public var ngramSize: Int
+        public var guessSetSize: Int
+
+        public init(windowSize: Int = defaultWindowSize, ngramSize: Int = defaultNGramSize, guessSetSize: Int = defaultGuessSetSize) {
+            self.windowSize = windowSize
+            self.ngramSize = ngramSize
+            self.guessSetSize = guessSetSize
+        }
+
+        public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
+            self.init(windowSize: try a.int(Self.windowSize)!, ngramSize: try a.int(Self.ngramSize)!, guessSetSize: try a.int(Self.guessSetSize)!)
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            [("window_size", .int(windowSize)), ("ngram_size", .int(ngramSize)), ("guess_set_size", .int(guessSetSize))]
+        }
+
+        public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
+                             onToken: ((Int) -> Void)?) throws -> StrategyOutput {
+            StrategyOutput(try LookaheadDecoding.generate(model: model, prompt: prompt, windowSize: windowSize, ngramSize: ngramSize,
+                                                          guessSetSize: guessSetSize, stopping: stopping, traceTopK: traceTopK, onToken: onToken))
+        }
     }
 }
