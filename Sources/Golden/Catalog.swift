@@ -7,16 +7,29 @@ import Loader
 /// `touchstone fixtures` runs each entry and writes (or, with `--check`, compares)
 /// `Fixtures/golden/<model>/<name>.json`.
 public enum Catalog {
-    /// One fixture to produce.
+    /// One fixture to produce: a registered strategy with its options set, run on a model and a
+    /// prompt. The fixture records `strategy.parameters`, which are computed from the values the
+    /// strategy runs with, so a record never names a parameter that did not drive the run.
     public struct Entry {
         /// `<model>/<name>`, also the file path under `Fixtures/golden/` (without `.json`).
         public let id: String
         public let modelKey: String
         public let promptIDs: [Int]
-        public let algorithm: String
-        public let parameters: [(String, JSONValue)]
-        public let seed: UInt64?
-        public let run: (any CausalLanguageModel) throws -> Generation
+        public let strategy: any DecodingStrategy
+        public let stopping: StoppingCriteria
+        public static let traceTopK = 5
+
+        public var algorithm: String { strategy.name }
+        /// The strategy's parameters, then the stopping rule and trace depth every entry shares.
+        public var parameters: [(String, JSONValue)] {
+            strategy.parameters + [("max_new_tokens", .int(stopping.maxNewTokens)), ("eos", .string("ignored")), ("trace_top_k", .int(Self.traceTopK))]
+        }
+        public var seed: UInt64? { strategy.seed }
+
+        /// Runs the strategy on `model`.
+        public func run(_ model: any CausalLanguageModel) throws -> Generation {
+            try strategy.generate(model: model, prompt: promptIDs, stopping: stopping, traceTopK: Self.traceTopK).generation
+        }
     }
 
     /// Models fixtures are made on: the synthetic presets and SmolLM2.
@@ -36,73 +49,34 @@ public enum Catalog {
     public static func newTokens(for modelKey: String) -> Int { modelKey == realModelKey ? 24 : 16 }
 
     /// Every entry, in a fixed order: each strategy on every model.
-    public static func entries(includeRealModel: Bool) -> [Entry] {
+    public static func entries(includeRealModel: Bool) throws -> [Entry] {
         var keys = syntheticKeys
         if includeRealModel { keys.append(realModelKey) }
         var result: [Entry] = []
         for key in keys {
-            let n = newTokens(for: key)
+            let stopping = StoppingCriteria(maxNewTokens: newTokens(for: key))
             let prompts = prompts(for: key)
-            let stopping = StoppingCriteria(maxNewTokens: n)
-            func add(_ name: String, _ prompt: [Int], _ algorithm: String, _ parameters: [(String, JSONValue)], seed: UInt64? = nil,
-                     _ run: @escaping (any CausalLanguageModel) throws -> Generation) {
-                let all = parameters + [("max_new_tokens", .int(n)), ("eos", .string("ignored")), ("trace_top_k", .int(5))]
-                result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, algorithm: algorithm, parameters: all, seed: seed, run: run))
+            func add(_ name: String, _ prompt: [Int], _ strategy: any DecodingStrategy) {
+                result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, strategy: strategy, stopping: stopping))
             }
-            for (i, prompt) in prompts.enumerated() {
-                add("greedy-\(i)", prompt, "greedy", []) { try GreedyDecoding.generate(model: $0, prompt: prompt, stopping: stopping) }
-            }
-            let sampling = SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95)
+            for (i, prompt) in prompts.enumerated() { add("greedy-\(i)", prompt, GreedyDecoding.Strategy()) }
+            let sampling = try ProcessorSettings(SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95), order: "hf")
             for (i, prompt) in prompts.prefix(2).enumerated() {
-                add("sample-\(i)", prompt, "sample",
-                    [("temperature", .double(0.8)), ("top_k", .int(40)), ("top_p", .double(0.95)), ("processor_order", .string("hf")),
-                     ("rng", .string("xoshiro256** seeded by SplitMix64; one nextUniformDouble per token"))], seed: 42) {
-                    try SampleDecoding.generate(model: $0, prompt: prompt, parameters: sampling, order: .hf, seed: 42, stopping: stopping)
-                }
+                add("sample-\(i)", prompt, SampleDecoding.Strategy(seed: 42, processors: sampling))
             }
             let p0 = prompts[0], p1 = prompts[1]
-            add("beam-0", p0, "beam", [("num_beams", .int(4)), ("length_penalty", .double(1)), ("early_stopping", .string("false"))]) {
-                let best = try BeamSearch.generate(model: $0, prompt: p0, numBeams: 4, stopping: stopping)[0]
-                return Generation(prompt: p0, hypothesis: best, stopping: stopping)
-            }
-            add("group-beam-0", p0, "group-beam", [("num_beams", .int(4)), ("num_beam_groups", .int(2)), ("diversity_penalty", .double(0.5))]) {
-                let best = try GroupBeamSearch.generate(model: $0, prompt: p0, numBeams: 4, numBeamGroups: 2, diversityPenalty: 0.5, stopping: stopping)[0]
-                return Generation(prompt: p0, hypothesis: best, stopping: stopping)
-            }
-            for (i, prompt) in [p0, p1].enumerated() {
-                add("contrastive-\(i)", prompt, "contrastive", [("penalty_alpha", .double(0.6)), ("top_k", .int(4))]) {
-                    try ContrastiveSearch.generate(model: $0, prompt: prompt, penaltyAlpha: 0.6, topK: 4, stopping: stopping)
-                }
-            }
-            add("dola-0", p0, "dola", [("dola_layers", .string("high")), ("repetition_penalty", .double(1.2))]) {
-                try DoLa.generate(model: $0, prompt: p0, layers: .high, stopping: stopping, processors: [RepetitionPenalty(penalty: 1.2)])
-            }
-            add("prompt-lookup-1", p1, "prompt-lookup", [("prompt_lookup_num_tokens", .int(10)), ("max_matching_ngram_size", .int(2))]) {
-                var drafter = PromptLookupDrafter(numTokens: 10, maxMatchingNgramSize: 2)
-                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 10, stopping: stopping)
-            }
+            add("beam-0", p0, BeamSearch.Strategy(numBeams: 4))
+            add("group-beam-0", p0, GroupBeamSearch.Strategy(numBeams: 4, numBeamGroups: 2, diversityPenalty: 0.5))
+            for (i, prompt) in [p0, p1].enumerated() { add("contrastive-\(i)", prompt, ContrastiveSearch.Strategy(penaltyAlpha: 0.6, topK: 4)) }
+            add("dola-0", p0, try DoLa.Strategy(layers: "high", processors: try ProcessorSettings(SamplingParameters(repetitionPenalty: 1.2))))
+            add("prompt-lookup-1", p1, PromptLookupDrafter.Strategy(promptLookupNumTokens: 10, maxMatchingNgramSize: 2))
             let draftLayers = key == realModelKey ? 12 : 1
-            add("speculative-0", p0, "speculative", [("draft_layers", .int(draftLayers)), ("num_assistant_tokens", .int(4))]) {
-                var drafter = DraftModelDrafter(model: try $0.truncated(toLayers: draftLayers), numTokens: 4)
-                return try SpeculativeDecoding.generate(model: $0, prompt: p0, drafter: &drafter, maxDraftTokens: 4, stopping: stopping)
-            }
-            add("token-recycling-1", p1, "token-recycling", [("tree_nodes", .int(24)), ("candidates_per_token", .int(8))]) {
-                var drafter = TokenRecyclingDrafter(vocabularySize: $0.shape.vocabularySize, treeNodes: 24)
-                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 24, stopping: stopping)
-            }
-            add("aded-1", p1, "aded", [("table", .string("prompt tri-grams")), ("max_nodes", .int(64))], seed: 0) {
-                var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [p1]), seed: 0)
-                return try SpeculativeDecoding.generate(model: $0, prompt: p1, drafter: &drafter, maxDraftTokens: 64, stopping: stopping)
-            }
-            add("lookahead-1", p1, "lookahead", [("window_size", .int(3)), ("ngram_size", .int(3)), ("guess_set_size", .int(3))]) {
-                try LookaheadDecoding.generate(model: $0, prompt: p1, windowSize: 3, ngramSize: 3, guessSetSize: 3, stopping: stopping)
-            }
-            add("speculative-sampling-0", p0, "speculative-sampling",
-                [("draft_layers", .int(draftLayers)), ("num_assistant_tokens", .int(4)), ("temperature", .double(0.8)),
-                 ("rng", .string("xoshiro256**; draw order in DOCS.md"))], seed: 7) {
-                try SpeculativeSampling.generate(target: $0, draft: try $0.truncated(toLayers: draftLayers), prompt: p0,
-                                                 parameters: SamplingParameters(temperature: 0.8), numDraftTokens: 4, seed: 7, stopping: stopping)
-            }
+            add("speculative-0", p0, SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4)))
+            add("token-recycling-1", p1, try TokenRecyclingDrafter.Strategy(treeNodes: 24))
+            add("aded-1", p1, ADEDDrafter.Strategy(seed: 0, maxNodes: 64))
+            add("lookahead-1", p1, LookaheadDecoding.Strategy(windowSize: 3, ngramSize: 3, guessSetSize: 3))
+            add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
+                                                                            processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
         }
         return result
     }

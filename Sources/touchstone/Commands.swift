@@ -79,13 +79,10 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
 
 func generateCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "generate", raw,
-                             valueOptions: commonValueOptions.union(processorOptions).union(strategyOptions)
+                             valueOptions: commonValueOptions.union(processorOptionNames).union(strategyOptionNames)
                                 .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings"]),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
-    let strategy = args.string("strategy") ?? "greedy"
-    guard strategies.contains(strategy) else {
-        throw CLIError("unknown strategy '\(strategy)'; available: \(strategies.joined(separator: ", "))")
-    }
+    let strategy = try makeStrategy(args)
     let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
     let topLogits = try args.int("top-logits", default: 5, range: 0...1000)!
     try configureThreads(args)
@@ -105,20 +102,33 @@ func generateCommand(_ raw: [String]) throws {
     if let raw = args.string("stop-strings") {
         // One string, or a JSON array of strings: --stop-strings '["\n\n", "User:"]'.
         var list = [raw]
-        if raw.hasPrefix("["), let parsed = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String] { list = parsed }
+        if raw.hasPrefix("[") {
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String] else {
+                throw CLIError("--stop-strings: '\(raw)' starts with '[' but is not a JSON array of strings (e.g. '[\"\\n\\n\", \"User:\"]')")
+            }
+            list = parsed
+        }
         guard let tokenizer = loaded.tokenizer else { throw CLIError("--stop-strings needs a model with a tokenizer") }
-        if strategy == "beam" || strategy == "group-beam" { throw CLIError("--stop-strings is not supported with beam strategies") }
+        if strategy is BeamSearch.Strategy || strategy is GroupBeamSearch.Strategy {
+            throw CLIError("--stop-strings is not supported with beam strategies")
+        }
         stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos, stopStrings: list,
                                     decode: { ids in (try? tokenizer.decode(ids)) ?? "" })
     }
-    let (generation, sequences, extra) = try runStrategy(strategy, args: args, loaded: loaded, prompt: prompt, stopping: stopping,
-                                                         traceTopK: topLogits, onToken: onToken)
+    let output: StrategyOutput
+    do { output = try strategy.generate(model: loaded.model, prompt: prompt, stopping: stopping, traceTopK: topLogits, onToken: onToken) } catch let e as StrategyError {
+        throw CLIError(e.description)
+    }
+    let generation = output.generation, sequences = output.sequences
+    var extra = strategy.parameters
+    if let seed = strategy.seed { extra.append(("seed", .int(Int(seed)))) }
+    extra += output.statistics
     let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
     let s = generation.statistics
     let newTokens = generation.outputIDs.count
     if json {
         var stats: [(String, JSONValue)] = [
-            ("strategy", .string(strategy)),
+            ("strategy", .string(strategy.name)),
             ("model", .string(loaded.model.origin)),
             ("threads", .int(ParallelFor.shared.threadCount)),
             ("prompt_tokens", .int(generation.promptIDs.count)),
@@ -163,7 +173,7 @@ func generateCommand(_ raw: [String]) throws {
         if let rest = streamer?.finish() { writeStdout(rest) }
         writeStdout("\n")
         var summary = String(format: "[%@: %d prompt + %d new tokens, stop: %@, prefill %.1f tok/s, decode %.1f tok/s, %d threads",
-                             strategy, generation.promptIDs.count, newTokens, generation.stopReason.rawValue,
+                             strategy.name, generation.promptIDs.count, newTokens, generation.stopReason.rawValue,
                              s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0,
                              s.decodeTokensPerSecond(newTokens: newTokens), ParallelFor.shared.threadCount)
         if s.verificationSteps > 0 { summary += String(format: ", MAT %.2f", s.meanAcceptedTokens) }

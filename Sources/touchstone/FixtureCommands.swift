@@ -12,7 +12,7 @@ func fixturesCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let root = (args.string("dir") ?? "Fixtures") + "/golden"
     let check = args.has("check")
-    var entries = Catalog.entries(includeRealModel: !args.has("skip-real-model"))
+    var entries = try Catalog.entries(includeRealModel: !args.has("skip-real-model"))
     if let only = args.string("only") { entries = entries.filter { $0.id.contains(only) } }
     if entries.isEmpty { throw CLIError("no fixture matches --only \(args.string("only") ?? "")") }
     var models: [String: any CausalLanguageModel] = [:]

@@ -6,282 +6,97 @@ import Transformer
 import Loader
 import Decoding
 
-/// Processor options, named as Hugging Face's GenerationConfig in kebab-case.
-let processorOptions: Set<String> = [
-    "temperature", "top-k", "top-p", "min-p", "typical-p", "epsilon-cutoff", "eta-cutoff", "repetition-penalty",
-    "frequency-penalty", "presence-penalty", "penalty-last-n", "no-repeat-ngram-size", "min-new-tokens", "bad-words-ids",
-    "logit-bias", "suppress-tokens", "min-tokens-to-keep", "processor-order",
-]
+/// Processor options (Hugging Face's GenerationConfig names in kebab-case), from the registry.
+let processorOptionNames = Set(ProcessorSettings.options.map(\.name))
 
-/// Strategy options of `generate`.
-let strategyOptions: Set<String> = [
-    "seed", "tree", "tree-shape", "draft-threshold", "vocab-trim", "vocab-table", "window-size", "ngram-size", "guess-set-size", "num-beams", "num-beam-groups", "diversity-penalty", "length-penalty", "early-stopping", "num-return-sequences",
-    "penalty-alpha", "dola-layers", "draft-model", "draft-layers", "num-assistant-tokens", "prompt-lookup-num-tokens",
-    "max-matching-ngram-size",
-]
+/// Every strategy's own options, from the registry.
+let strategyOptionNames = Set(DecodingStrategies.all.flatMap { $0.options.map(\.name) })
 
-let strategies = ["greedy", "sample", "beam", "group-beam", "contrastive", "dola", "speculative", "prompt-lookup",
-                  "token-recycling", "aded", "lookahead"]
-
-/// `SamplingParameters` from the command line.
-func samplingParameters(_ args: Arguments, eos: Set<Int>) throws -> SamplingParameters {
-    var p = SamplingParameters(eosTokenIDs: eos.sorted())
-    p.temperature = try args.double("temperature")
-    p.topK = try args.int("top-k", range: 0...Int(Int32.max))
-    p.topP = try args.double("top-p")
-    p.minP = try args.double("min-p")
-    p.typicalP = try args.double("typical-p")
-    p.epsilonCutoff = try args.double("epsilon-cutoff")
-    p.etaCutoff = try args.double("eta-cutoff")
-    p.repetitionPenalty = try args.double("repetition-penalty")
-    p.frequencyPenalty = try args.double("frequency-penalty")
-    p.presencePenalty = try args.double("presence-penalty")
-    p.penaltyLastN = try args.int("penalty-last-n", range: -1...Int(Int32.max))
-    p.noRepeatNgramSize = try args.int("no-repeat-ngram-size", range: 0...1_000_000)
-    p.minNewTokens = try args.int("min-new-tokens", range: 0...1_000_000)
-    p.minTokensToKeep = try args.int("min-tokens-to-keep", default: 1, range: 1...Int(Int32.max))!
-    p.suppressTokens = try args.ids("suppress-tokens")
-    if let raw = args.string("bad-words-ids") {
-        // "1,2;3" = the sequences [1, 2] and [3].
-        p.badWordsIDs = try raw.split(separator: ";").map { seq in
-            try seq.split(separator: ",").map { t -> Int in
-                guard let v = Int(t.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw CLIError("--bad-words-ids: '\(t)' is not a token id (format: 1,2;3)") }
-                return v
-            }
-        }
-    }
-    if let raw = args.string("logit-bias") {
-        // "id:bias,id:bias"
-        var bias: [Int: Double] = [:]
-        for pair in raw.split(separator: ",") {
-            let parts = pair.split(separator: ":")
-            guard parts.count == 2, let id = Int(parts[0].trimmingCharacters(in: .whitespaces)), id >= 0,
-                  let b = Double(parts[1].trimmingCharacters(in: .whitespaces)), b.isFinite || b == -.infinity else {
-                throw CLIError("--logit-bias: '\(pair)' is not id:bias (format: 42:-5.5,7:2)")
-            }
-            bias[id] = b
-        }
-        p.logitBias = bias
-    }
-    return p
+/// The values of the options in `names` that were given on the command line.
+func given(_ args: Arguments, _ names: Set<String>) -> StrategyArguments {
+    StrategyArguments(args.values.filter { names.contains($0.key) })
 }
 
-/// Token ids given to processors must be inside the vocabulary (an id outside it would
-/// otherwise be ignored silently).
-func checkTokenIDs(_ p: SamplingParameters, vocabularySize v: Int) throws {
-    func check(_ ids: [Int], _ option: String) throws {
-        if let bad = ids.first(where: { $0 < 0 || $0 >= v }) { throw CLIError("--\(option): token id \(bad) is outside the vocabulary [0, \(v))") }
+/// The strategy `generate` runs: `--strategy` (greedy by default; `speculative --seed N` is the
+/// historical spelling of `speculative-sampling`) with its options and processors. An option the
+/// strategy does not take is an error, never ignored.
+func makeStrategy(_ args: Arguments) throws -> any DecodingStrategy {
+    var name = args.string("strategy") ?? "greedy"
+    if name == "speculative" && args.string("seed") != nil { name = SpeculativeSampling.Strategy.name }
+    guard let type = DecodingStrategies.named(name) else {
+        throw CLIError("unknown strategy '\(name)'; available: \(DecodingStrategies.names.joined(separator: ", "))")
     }
-    try check(p.suppressTokens ?? [], "suppress-tokens")
-    try check((p.badWordsIDs ?? []).flatMap { $0 }, "bad-words-ids")
-    try check((p.logitBias ?? [:]).keys.sorted(), "logit-bias")
+    let own = Set(type.options.map(\.name))
+    for option in args.values.keys.sorted() where !own.contains(option) {
+        if processorOptionNames.contains(option) {
+            switch type.processorUse {
+            case .all: continue
+            case .nonSampling:
+                if !ProcessorSettings.warperNames.contains(option) { continue }
+                throw CLIError("--\(option) only applies to sampling strategies (sample, speculative-sampling); strategy \(name) is deterministic")
+            case .none:
+                let hint = name == SpeculativeDecoding.Strategy.name ? " (add --seed N for speculative sampling)" : ""
+                throw CLIError("--\(option): strategy \(name) verifies plain greedy decoding; logits processors are not supported with it\(hint)")
+            }
+        }
+        if strategyOptionNames.contains(option) {
+            let takes = type.options.isEmpty ? "no options of its own" : "its options: " + type.options.map { "--" + $0.name }.joined(separator: " ")
+            throw CLIError("--\(option) does not apply to --strategy \(name) (\(takes))")
+        }
+    }
+    do {
+        let processors = type.processorUse == .none ? ProcessorSettings.none
+            : try ProcessorSettings(arguments: given(args, processorOptionNames.subtracting(own)))
+        let context = StrategyContext(loadModel: { name in
+            try ModelStore.load(path: try ModelStore.resolve(name, log: { printError($0) })).model
+        })
+        return try type.init(arguments: given(args, own), processors: processors, context: context)
+    } catch let e as StrategyError {
+        throw CLIError(e.description)
+    }
 }
 
-func processorOrder(_ args: Arguments) throws -> ProcessorOrder {
-    guard let raw = args.string("processor-order") else { return .hf }
-    do { return try ProcessorOrder(parsing: raw) } catch { throw CLIError("\(error)") }
+/// `help generate`'s strategy section, from the registry.
+func strategyHelp() -> String {
+    var lines: [String] = []
+    for type in DecodingStrategies.all {
+        var line = "  \(type.name): \(type.summary)"
+        switch type.processorUse {
+        case .all: line += " [processors: all]"
+        case .nonSampling: line += " [processors: non-sampling]"
+        case .none: line += " [no processors]"
+        }
+        lines.append(line)
+        for option in type.options { lines.append("      " + option.helpLine) }
+    }
+    return lines.joined(separator: "\n")
 }
 
-/// Runs the chosen strategy. Returns the generation and, for beam strategies, every returned
-/// sequence with its score.
-func runStrategy(_ strategy: String, args: Arguments, loaded: ModelStore.Loaded, prompt: [Int], stopping: StoppingCriteria,
-                 traceTopK: Int, onToken: ((Int) -> Void)?) throws -> (Generation, [(ids: [Int], score: Double)]?, [(String, JSONValue)]) {
-    let model = loaded.model
-    let parameters = try samplingParameters(args, eos: stopping.endOfSequenceIDs)
-    try checkTokenIDs(parameters, vocabularySize: model.shape.vocabularySize)
-    let order = try processorOrder(args)
-    // Non-sampling processors (repetition penalty, no-repeat n-gram, …) apply to every strategy,
-    // as in Hugging Face; warpers (temperature, top-k/p, …) only when sampling.
-    let processors: [any LogitsProcessor]
-    do { processors = try ProcessorChain.make(parameters, order: order, sampling: strategy == "sample") } catch {
-        throw CLIError("\(error)")
-    }
-    var extra: [(String, JSONValue)] = []
-    func requireGreedyOnly() throws {
-        // Contrastive search reads --top-k as its candidate count (as Hugging Face does).
-        let warpers = ["temperature", "top-k", "top-p", "min-p", "typical-p", "epsilon-cutoff", "eta-cutoff"].filter { !(strategy == "contrastive" && $0 == "top-k") }
-        for name in warpers where args.string(name) != nil && strategy != "sample" {
-            throw CLIError("--\(name) only applies to --strategy sample (strategy \(strategy) is deterministic)")
-        }
-    }
-    switch strategy {
-    case "greedy":
-        try requireGreedyOnly()
-        return (try GreedyDecoding.generate(model: model, prompt: prompt, stopping: stopping, processors: processors, traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "sample":
-        guard let seed = try args.int("seed", range: 0...Int.max) else { throw CLIError("--strategy sample needs --seed N (sampling is reproducible from the seed)") }
-        extra.append(("seed", .int(seed)))
-        return (try SampleDecoding.generate(model: model, prompt: prompt, parameters: parameters, order: order, seed: UInt64(seed),
-                                            stopping: stopping, traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "beam", "group-beam":
-        try requireGreedyOnly()
-        let beams = try args.int("num-beams", default: 4, range: 1...256)!
-        let returns = try args.int("num-return-sequences", default: 1, range: 1...256)!
-        if returns > beams { throw CLIError("--num-return-sequences (\(returns)) cannot exceed --num-beams (\(beams))") }
-        let lengthPenalty = try args.double("length-penalty") ?? 1.0
-        let earlyRaw = (args.string("early-stopping") ?? "false").lowercased()
-        guard let early = BeamEarlyStopping(rawValue: earlyRaw) else { throw CLIError("--early-stopping must be true, false or never") }
-        let hypotheses: [BeamHypothesis]
-        let start = monotonicSeconds()
-        if strategy == "beam" {
-            hypotheses = try BeamSearch.generate(model: model, prompt: prompt, numBeams: beams, lengthPenalty: lengthPenalty, earlyStopping: early,
-                                                 numReturnSequences: returns, stopping: stopping, processors: processors, traceTopK: traceTopK)
-        } else {
-            let groups = try args.int("num-beam-groups", default: 2, range: 1...256)!
-            let diversity = try args.double("diversity-penalty") ?? 0.5
-            hypotheses = try GroupBeamSearch.generate(model: model, prompt: prompt, numBeams: beams, numBeamGroups: groups, diversityPenalty: diversity,
-                                                      lengthPenalty: lengthPenalty, earlyStopping: early, numReturnSequences: returns,
-                                                      stopping: stopping, processors: processors, traceTopK: traceTopK)
-            extra.append(("num_beam_groups", .int(groups)))
-            extra.append(("diversity_penalty", .double(diversity)))
-        }
-        guard let best = hypotheses.first else { throw CLIError("beam search returned no hypothesis", usage: false) }
-        extra.append(("num_beams", .int(beams)))
-        var statistics = Generation.Statistics()
-        statistics.decodeSeconds = monotonicSeconds() - start  // prefill included
-        let generation = Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics)
-        if let onToken { generation.outputIDs.forEach(onToken) }
-        return (generation, hypotheses.map { (ids: $0.tokens, score: Double($0.score)) }, extra)
-    case "contrastive":
-        try requireGreedyOnly()
-        guard let alpha = try args.double("penalty-alpha") else { throw CLIError("--strategy contrastive needs --penalty-alpha (e.g. 0.6)") }
-        let k = try args.int("top-k", default: 4, range: 1...100_000)!
-        extra.append(("penalty_alpha", .double(alpha)))
-        extra.append(("top_k", .int(k)))
-        return (try ContrastiveSearch.generate(model: model, prompt: prompt, penaltyAlpha: alpha, topK: k, stopping: stopping,
-                                               processors: processors, traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "dola":
-        try requireGreedyOnly()
-        let raw = args.string("dola-layers") ?? "high"
-        let layers: DoLaLayers
-        switch raw.lowercased() {
-        case "high": layers = .high
-        case "low": layers = .low
-        default:
-            let list = raw.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !list.isEmpty, list.count == raw.split(separator: ",").count else { throw CLIError("--dola-layers must be high, low, or a list of layer indices like 0,2,4") }
-            layers = .layers(list)
-        }
-        extra.append(("dola_layers", .string(raw)))
-        return (try DoLa.generate(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: processors,
-                                  traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "speculative":
-        // With --seed: stochastic speculative sampling (Leviathan/Chen) over the processed
-        // distributions; without: lossless greedy speculative decoding.
-        let sampling = args.string("seed") != nil
-        if !sampling { try requireGreedyOnly() }
-        let k = try args.int("num-assistant-tokens", default: 5, range: 1...256)!
-        var draftModel: any CausalLanguageModel
-        if let layers = try args.int("draft-layers", range: 1...10_000) {
-            if args.string("draft-model") != nil { throw CLIError("give either --draft-layers or --draft-model") }
-            draftModel = try model.truncated(toLayers: layers)
-            extra.append(("draft_layers", .int(layers)))
-        } else if let m = args.string("draft-model") {
-            let draft = try ModelStore.load(path: try ModelStore.resolve(m, log: { printError($0) })).model
-            guard draft.shape.vocabularySize == model.shape.vocabularySize else {
-                throw CLIError("the draft model's vocabulary (\(draft.shape.vocabularySize)) differs from the target's (\(model.shape.vocabularySize))")
-            }
-            draftModel = draft
-            extra.append(("draft_model", .string(draft.origin)))
-        } else {
-            throw CLIError("--strategy speculative needs --draft-layers N (the target's first N layers as draft) or --draft-model M")
-        }
-        extra.append(("num_assistant_tokens", .int(k)))
-        var trimmed: TrimmedHeadModel? = nil
-        if let keep = try args.int("vocab-trim", range: 1...model.shape.vocabularySize) {
-            guard let tablePath = args.string("vocab-table") else {
-                throw CLIError("--vocab-trim N needs --vocab-table FILE (made by `touchstone vocab-table`)")
-            }
-            let ranking = try readVocabTable(tablePath)
-            let trim = try VocabTrim(ranking: ranking, count: keep, vocabularySize: model.shape.vocabularySize,
-                                     alwaysKeep: stopping.endOfSequenceIDs.sorted())
-            trimmed = try TrimmedHeadModel(model: draftModel, trim: trim)
-            extra.append(("vocab_trim", .int(keep)))
-        }
-        if sampling {
-            let seed = try args.int("seed", range: 0...Int.max)!
-            extra.append(("seed", .int(seed)))
-            let g: Generation
-            if let trimmed {
-                g = try SpeculativeSampling.generate(target: model, draft: trimmed, prompt: prompt, parameters: parameters, order: order,
-                                                     numDraftTokens: k, seed: UInt64(seed), stopping: stopping, traceTopK: traceTopK, onToken: onToken)
-            } else {
-                g = try SpeculativeSampling.generate(target: model, draft: draftModel, prompt: prompt, parameters: parameters, order: order,
-                                                     numDraftTokens: k, seed: UInt64(seed), stopping: stopping, traceTopK: traceTopK, onToken: onToken)
-            }
-            return (g, nil, extra)
-        }
-        if !processors.isEmpty { throw CLIError("greedy speculative decoding verifies plain greedy; logits processors need --seed (speculative sampling)") }
-        if let trimmed {
-            var drafter = VocabTrimDrafter(draft: trimmed, numTokens: k)
-            return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: k, stopping: stopping,
-                                                     traceTopK: traceTopK, onToken: onToken), nil, extra)
-        }
-        var drafter = DraftModelDrafter(model: draftModel, numTokens: k)
-        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: k, stopping: stopping,
-                                                 traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "token-recycling":
-        try requireGreedyOnly()
-        if !processors.isEmpty { throw CLIError("token recycling verifies plain greedy; logits processors are not supported with it") }
-        let tree = try tokenRecyclingTree(args, nodesOption: "tree")
-        extra.append(("tree_nodes", .int(tree.count)))
-        extra.append(("tree_shape", .string(args.string("tree-shape") ?? "reference")))
-        let threshold = try draftThreshold(args.string("draft-threshold") ?? "0")
-        extra.append(("draft_threshold", .double(threshold)))
-        var drafter = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, tree: tree, draftThreshold: threshold)
-        let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count, stopping: stopping,
-                                                 traceTopK: traceTopK, onToken: onToken)
-        // How many nodes each step verified (the threshold drafts fewer, sometimes none).
-        let drafts = g.trace.compactMap(\.drafted)
-        extra.append(("drafted_tokens", .int(drafts.reduce(0) { $0 + $1.count })))
-        extra.append(("empty_drafts", .int(drafts.filter(\.isEmpty).count)))
-        return (g, nil, extra)
-    case "aded":
-        try requireGreedyOnly()
-        if !processors.isEmpty { throw CLIError("ADED verifies plain greedy; logits processors are not supported with it") }
-        let seed = try args.int("seed", default: 0, range: 0...Int.max)!
-        var configuration = ADEDDrafter.Configuration()
-        if let nodes = try args.int("tree", range: 1...1024) { configuration.maxNodes = nodes; configuration.choices = min(configuration.choices, nodes) }
-        extra.append(("seed", .int(seed)))
-        extra.append(("max_nodes", .int(configuration.maxNodes)))
-        extra.append(("table", .string("tri-grams of the prompt, updated online")))
-        var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [prompt]), configuration: configuration, seed: UInt64(seed))
-        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: configuration.maxNodes,
-                                                 stopping: stopping, traceTopK: traceTopK, onToken: onToken), nil, extra)
-    case "lookahead":
-        try requireGreedyOnly()
-        if !processors.isEmpty { throw CLIError("lookahead decoding verifies plain greedy; logits processors are not supported with it") }
-        return try runLookahead(args, model: model, prompt: prompt, stopping: stopping, traceTopK: traceTopK, onToken: onToken, extra: extra)
-    case "prompt-lookup":
-        try requireGreedyOnly()
-        if !processors.isEmpty { throw CLIError("prompt lookup here verifies plain greedy; logits processors are not supported with it yet") }
-        let n = try args.int("prompt-lookup-num-tokens", default: 10, range: 1...256)!
-        let g = try args.int("max-matching-ngram-size", default: 2, range: 1...64)!
-        extra.append(("prompt_lookup_num_tokens", .int(n)))
-        extra.append(("max_matching_ngram_size", .int(g)))
-        var drafter = PromptLookupDrafter(numTokens: n, maxMatchingNgramSize: g, endOfSequenceIDs: stopping.endOfSequenceIDs)
-        return (try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: n, stopping: stopping,
-                                                 traceTopK: traceTopK, onToken: onToken), nil, extra)
-    default:
-        throw CLIError("unknown strategy '\(strategy)'; available: \(strategies.joined(separator: ", "))")
-    }
+/// `help generate`'s processor section, from the registry.
+func processorHelp() -> String {
+    ProcessorSettings.options.map { "      " + $0.helpLine }.joined(separator: "\n")
 }
 
 // MARK: distribution
 
 func distributionCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "distribution", raw,
-                             valueOptions: commonValueOptions.union(processorOptions).union(["prompt-ids", "prompt", "system", "top"]),
+                             valueOptions: commonValueOptions.union(processorOptionNames).union(["prompt-ids", "prompt", "system", "top"]),
                              flagOptions: ["json", "chat", "no-special"])
     try configureThreads(args)
     let top = try args.int("top", default: 20, range: 0...10_000_000)!
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
-    let parameters = try samplingParameters(args, eos: loaded.endOfSequenceIDs)
-    try checkTokenIDs(parameters, vocabularySize: loaded.model.shape.vocabularySize)
-    let order = try processorOrder(args)
+    let settings: ProcessorSettings
+    do {
+        settings = try ProcessorSettings(arguments: given(args, processorOptionNames))
+        try settings.checkTokenIDs(vocabularySize: loaded.model.shape.vocabularySize)
+    } catch let e as StrategyError { throw CLIError(e.description) }
     let d: (supportSize: Int, top: [(id: Int, probability: Float)])
-    do { d = try SampleDecoding.distribution(model: loaded.model, prompt: prompt, parameters: parameters, order: order, limit: top) } catch let e as SamplingParameterError {
+    do {
+        d = try SampleDecoding.distribution(model: loaded.model, prompt: prompt, parameters: settings.withEOS(loaded.endOfSequenceIDs),
+                                            order: settings.order, limit: top)
+    } catch let e as SamplingParameterError {
         throw CLIError(e.description)
     }
     if args.has("json") {
@@ -297,15 +112,6 @@ func distributionCommand(_ raw: [String]) throws {
 }
 
 // MARK: VocabTrim frequency table
-
-/// Reads a table written by `touchstone vocab-table`: `{"ranking": [ids…], …}`.
-func readVocabTable(_ path: String) throws -> [Int] {
-    guard let data = FileManager.default.contents(atPath: path),
-          let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let ranking = doc["ranking"] as? [Int] else {
-        throw CLIError("\(path) is not a vocab table (expected {\"ranking\": [ids…]} from `touchstone vocab-table`)", usage: false)
-    }
-    return ranking
-}
 
 /// `touchstone vocab-table`: generates text with the target (greedy) and ranks token ids by
 /// frequency (count descending, id ascending) for VocabTrim.

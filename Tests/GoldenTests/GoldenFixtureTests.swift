@@ -10,7 +10,7 @@ final class GoldenFixtureTests: XCTestCase {
 
     /// Regression: every committed synthetic-model fixture is reproduced byte for byte.
     func testCommittedSyntheticFixturesAreReproducedExactly() throws {
-        let entries = Catalog.entries(includeRealModel: false)
+        let entries = try Catalog.entries(includeRealModel: false)
         XCTAssertFalse(entries.isEmpty)
         var models: [String: LlamaModel] = [:]
         for entry in entries {
