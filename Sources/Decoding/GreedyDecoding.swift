@@ -7,6 +7,7 @@ import Glibc
 #endif
 
 /// Greedy decoding: at every step the token with the largest logit, ties to the lowest id (D4).
+/// No paper: the textbook argmax rule (Hugging Face's `_sample` with `do_sample=False`).
 public enum GreedyDecoding {
     /// Generates up to `stopping.maxNewTokens` tokens after `prompt`.
     ///

@@ -3,7 +3,7 @@ import Formats
 import Decoding
 
 /// A golden fixture: everything needed to reproduce one generation and to check another
-/// backend's output against it. Versioned JSON; the schema is documented in DOCS.md
+/// backend's output against it. Versioned JSON; the schema is documented in DOCS.md section 7
 /// ("Golden fixtures").
 public struct Fixture: Equatable {
     public static let schema = "touchstone-fixture/1"

@@ -19,7 +19,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// xoshiro256** 1.0 (Blackman and Vigna 2018), seeded by four SplitMix64 outputs. This is the
-/// project's only random number generator (D5); see DOCS.md for the exact procedure.
+/// project's only random number generator (D5); see DOCS.md section 6.2.1 for the exact procedure.
 public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
     public var s: (UInt64, UInt64, UInt64, UInt64)
 

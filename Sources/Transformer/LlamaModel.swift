@@ -86,7 +86,10 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     }
 
     /// The same model cut to its first `layerCount` layers, sharing every weight (final norm and
-    /// output head included): the draft of self-speculative / layer-skip decoding.
+    /// output head included): the draft of self-speculative / layer-skip decoding — LayerSkip's
+    /// early exit (Elhoushi et al., ACL 2024, arXiv:2404.16710, Section 4.3), here on a checkpoint
+    /// not trained for it, and the "skip every later layer" case of Draft & Verify (Zhang et al.,
+    /// ACL 2024, arXiv:2309.08168).
     public func truncated(toLayers layerCount: Int) throws -> any CausalLanguageModel {
         guard layerCount >= 1 && layerCount <= configuration.layerCount else {
             throw ModelError.invalidInput("draft layers must be in 1...\(configuration.layerCount), got \(layerCount)")
@@ -138,7 +141,7 @@ extension LlamaModel {
     ///
     /// - Parameter float32Weights: dequantize every weight matrix to Float32 at load instead
     ///   (exact, so logits are bit-identical; 4–6× the memory traffic per pass, which makes a
-    ///   one-token pass memory-bound, as on GPUs — see DOCS.md, Spec-Bench).
+    ///   one-token pass memory-bound, as on GPUs — see DOCS.md section 2.1).
     public convenience init(gguf file: GGUFFile, float32Weights: Bool = false) throws {
         let arch = file.metadata["general.architecture"]?.string ?? "(missing)"
         guard arch == "llama" else { throw ModelError.unsupportedArchitecture(arch) }

@@ -6,7 +6,7 @@ import Tensors
 /// other backend can rebuild bit-identical weights.
 ///
 /// **Recipe (version 1).** One `Xoshiro256StarStar(seed:)` generator (SplitMix64 seeding, see
-/// DOCS.md) produces every weight. Tensors are generated one after another in this order, each
+/// DOCS.md section 6.2.1) produces every weight. Tensors are generated one after another in this order, each
 /// in row-major order (`[out, in]`, the Hugging Face layout, *before* any Q/K permutation):
 ///
 ///     model.embed_tokens.weight                        [V, C]       bound 1

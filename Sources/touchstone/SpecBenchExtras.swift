@@ -39,7 +39,7 @@ func extraSpecBenchMethods(_ args: Arguments, model: any CausalLanguageModel) th
 /// and `--draft-threshold` (a probability in [0, 1), default 0 = off) likewise. A single tree is
 /// named `token-recycling`. Without any of the three options: the paper's 80-node tree
 /// (`token-recycling`) and the setting that suits a 2-core CPU (`token-recycling@6-chain-p0.3`,
-/// DOCS.md section 8), so a default run reports both.
+/// DOCS.md section 12), so a default run reports both.
 func treeVariants(_ args: Arguments) throws -> [(name: String, tree: TokenRecyclingTree, threshold: Double)] {
     if args.string("tree-nodes") == nil && args.string("tree-shape") == nil && args.string("draft-threshold") == nil {
         return [("token-recycling", .reference, 0), ("token-recycling@6-chain-p0.3", .chain(depth: 6), 0.3)]

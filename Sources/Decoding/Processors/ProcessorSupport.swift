@@ -1,7 +1,7 @@
 import Tensors
 
 /// Which ecosystem's arithmetic a processor reproduces where Hugging Face, llama.cpp and MLX
-/// differ (see each processor's doc comment and DOCS.md, "Logits processors").
+/// differ (see each processor's doc comment and DOCS.md section 6.2.5, "Processors and their order").
 public enum ProcessorSemantics: String, Sendable, CaseIterable {
     /// Hugging Face transformers 4.52.4 `generation/logits_process.py` (the default).
     case huggingFace = "hf"

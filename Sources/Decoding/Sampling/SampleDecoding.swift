@@ -2,7 +2,8 @@ import Formats
 import Tensors
 import Transformer
 
-/// Seeded ancestral sampling through a logits-processor chain (determinism contract D5).
+/// Seeded ancestral sampling through a logits-processor chain (determinism contract D5). No
+/// paper: the generator and the draw rule are this project's (DOCS.md section 6.2).
 ///
 /// Per step, with `ids` = prompt + tokens generated so far:
 /// 1. `scores` = the model's next-token logits (Float32);

@@ -1,7 +1,7 @@
 import Tensors
 
 /// Portable sampling (determinism contract D5): how processed scores become a token, given one
-/// uniform draw. The exact procedure is in DOCS.md, "Portable sampling"; in short:
+/// uniform draw. The exact procedure is in DOCS.md section 6.2, "Portable sampling"; in short:
 ///
 ///     p = softmax(scores)                       // binary64 sum; -inf → 0
 ///     C = ids with p > 0, sorted by (p descending, id ascending)

@@ -13,8 +13,7 @@ import Transformer
 /// where `s` is cosine similarity, `h_v` the candidate's last-layer hidden state and `h_{x_j}`
 /// the last-layer hidden states of every earlier position, prompt included. The procedure is
 /// Hugging Face transformers 4.52 `GenerationMixin._contrastive_search` with `_ranking_fast`
-/// (batch 1, no padding); see `../shared/specs/contrastive-search.md` and
-/// DOCS-contrastive-dola.md.
+/// (batch 1, no padding); see DOCS.md section 6.4.1.
 ///
 /// Details that fix the result:
 /// - "Last-layer hidden state" is `hidden_states[-1]` of Hugging Face Llama: the output of the

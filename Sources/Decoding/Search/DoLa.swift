@@ -52,9 +52,8 @@ public enum DoLaLayers: Sendable, Equatable {
 /// contrast `F = log q_N − log q_M` restricted to the adaptive plausibility set `V_head`).
 ///
 /// The procedure is Hugging Face transformers 4.52 `_dola_decoding` with `_dola_select_contrast`
-/// and `_relative_top_filter` (batch 1, greedy); see `../shared/specs/dola.md` and
-/// DOCS-contrastive-dola.md. Per step, with `f` the final logits (layer N) and, for each
-/// candidate layer `j`, `b_j = lm_head(h_j)`:
+/// and `_relative_top_filter` (batch 1, greedy); see DOCS.md section 6.4.2. Per step, with `f`
+/// the final logits (layer N) and, for each candidate layer `j`, `b_j = lm_head(h_j)`:
 ///
 /// 1. Premature logits apply the output head to the **un-normalized** residual stream `h_j`
 ///    (no final RMSNorm), exactly as Hugging Face and the authors' code do; `h_0` is the token

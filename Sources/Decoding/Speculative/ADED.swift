@@ -6,7 +6,9 @@ import Tensors
 /// Large Language Model Decoding", AAAI 2025, arXiv:2407.12021; reference code
 /// `liuxukun2000/Adaptix` at 241dad8, `DraftRetriever/src/lib.rs` `Reader::search`,
 /// `cut_to_choices`, `get_draft_choices`, `generate_draft_buffers`, and
-/// `aded/model/utils.py` `generate_candidates_and_draft_buffer`).
+/// `aded/model/utils.py` `generate_candidates_and_draft_buffer`). The paper describes the method
+/// in prose and Eqs. 1–8 without an algorithm block, and its reference code departs from it
+/// (see the return `G` in `ADEDSearchTree`); this file follows the reference code.
 ///
 /// A model-free drafter: a tri-gram table `T` (`ADEDTrigramTable`) approximates the target's
 /// next-token distribution and adapts online to the text being generated; each step a small

@@ -3,7 +3,8 @@ import Tensors
 import Transformer
 
 /// Lookahead decoding (Fu, Bailis, Stoica, Zhang, "Break the Sequential Dependency of LLM
-/// Inference Using Lookahead Decoding", ICML 2024, arXiv:2402.02057; reference code
+/// Inference Using Lookahead Decoding", ICML 2024, arXiv:2402.02057, Section 3: lookahead branch
+/// 3.1, verification branch 3.2, both in one pass under the Figure 2(b) mask; reference code
 /// `hao-ai-lab/LookaheadDecoding` at eed010d, `lade/decoding.py`
 /// `jacobi_greedy_search_multilevel`): greedy decoding that, in the same forward pass as each
 /// step, runs Jacobi iteration on a window of `W` future positions over `N − 1` levels
@@ -56,7 +57,7 @@ import Transformer
 /// `accepted = k`.
 public enum LookaheadDecoding {
     /// The reference README's recommended setting (`LEVEL = 5, WINDOW_SIZE = 7,
-    /// GUESS_SET_SIZE = 7`). On a 2-core CPU smaller settings are faster (see DOCS-lookahead.md).
+    /// GUESS_SET_SIZE = 7`). On a 2-core CPU smaller settings are faster (DOCS.md section 13.4).
     public static let defaultWindowSize = 7
     public static let defaultNGramSize = 5
     public static let defaultGuessSetSize = 7

@@ -1,8 +1,10 @@
 import Transformer
 import Formats
-/// Prompt lookup decoding (Saxena 2023, "Prompt Lookup Decoding"; Hugging Face
-/// `PromptLookupCandidateGenerator`, transformers 4.52): draft the tokens that followed an
-/// earlier occurrence of the sequence's last n-gram.
+/// Prompt lookup decoding (Saxena 2023, "Prompt Lookup Decoding" — no paper: a GitHub repository,
+/// `apoorvumang/prompt-lookup-decoding`, function `find_candidate_pred_tokens`, November 2023;
+/// as Hugging Face's `PromptLookupCandidateGenerator`, transformers 4.52): draft the tokens that
+/// followed an earlier occurrence of the sequence's last n-gram. The draft is then verified by
+/// greedy speculative decoding (`SpeculativeDecoding`).
 ///
 /// For `n` from `min(maxMatchingNgramSize, length − 1)` down to 1: scan the windows of `n` tokens
 /// from the start of the sequence; the first window equal to the last `n` tokens that has at

@@ -22,6 +22,18 @@ extension Drafter {
 /// Lossless greedy speculative decoding around any `Drafter`: draft, verify in one target pass
 /// (`TreeVerification.verifyGreedy`), emit the accepted tokens and the target's next token,
 /// repeat. The output is token-identical to `GreedyDecoding` for every drafter.
+///
+/// Papers: Leviathan, Kalman, Matias, "Fast Inference from Transformers via Speculative
+/// Decoding", ICML 2023, arXiv:2211.17192, Algorithm 1 (`SpeculativeDecodingStep`) with argmax
+/// cast as a one-hot distribution (Section 2.2, "standardized sampling"); equally Chen et al.,
+/// "Accelerating Large Language Model Decoding with Speculative Sampling", 2023,
+/// arXiv:2302.01318, Algorithm 2 with one-hot distributions. With `p`, `q` one-hot, the
+/// acceptance test `r < p(x)/q(x)` becomes "the drafted token is the target's argmax" and the
+/// residual `norm(max(0, p − q))` becomes the target's argmax, which is emitted after the
+/// accepted prefix (at most `γ + 1` tokens per step, `γ` = drafted tokens). Deviations: the draft
+/// may be a tree (verified as in SpecInfer, see `TreeVerification`); its size is at most
+/// `maxDraftTokens`, cut to the free context, and tokens past `maxNewTokens` or an
+/// end-of-sequence id are not emitted (no "heuristic" schedule for the draft size).
 public enum SpeculativeDecoding {
     public static func generate<D: Drafter>(model: any CausalLanguageModel, prompt: [Int], drafter: inout D, maxDraftTokens: Int,
                                             stopping: StoppingCriteria, traceTopK: Int = 5, pool: ParallelFor = .shared,

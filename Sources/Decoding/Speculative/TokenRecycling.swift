@@ -28,7 +28,7 @@ import Transformer
 /// times `TokenRecyclingEstimator`'s estimate for its rank after its parent's token — and only
 /// nodes whose estimate is at least `τ` are drafted (a node's children only if it is). The
 /// threshold changes which tokens are verified, never which are emitted: output stays identical
-/// to greedy. It exists because on a CPU every verified token costs (DOCS.md, Spec-Bench): a node
+/// to greedy. It exists because on a CPU every verified token costs (DOCS.md section 11.4): a node
 /// pays when its acceptance probability exceeds the extra cost of verifying it, about 0.2 of a
 /// one-token step for the first few tokens here.
 ///

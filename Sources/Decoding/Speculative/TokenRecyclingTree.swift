@@ -12,7 +12,7 @@ import Formats
 /// (depth, lexicographic) order and "rank-monotone" (if `p + [r] + s` is a node and `r' < r`,
 /// then `p + [r'] + s` is a node too), which is what makes the first-prefix truncations below
 /// valid templates and lets the verifier's lowest-index-sibling walk find the longest accepted
-/// path (see DOCS-token-recycling.md).
+/// path (see DOCS.md section 6.8, "Differences from the reference code").
 public struct TokenRecyclingTree: Sendable, Equatable {
     /// Each node's rank path from the root, in node order.
     public let paths: [[Int]]
@@ -108,7 +108,7 @@ public struct TokenRecyclingTree: Sendable, Equatable {
     /// the sum of its nodes' acceptance rates, and the best `n`-node sub-template is the `n`
     /// nodes with the highest rates (a child is never accepted more often than its parent, so
     /// they form a tree). Meant for small trees on hardware where every verified node costs
-    /// (DOCS.md, Spec-Bench); `.reference` stays the paper's template.
+    /// (DOCS.md section 12, Spec-Bench); `.reference` stays the paper's template.
     public static func compact(nodes: Int) -> TokenRecyclingTree {
         let chosen = Set(compactOrder.prefix(max(0, min(nodes, compactOrder.count))))
         let paths = referencePaths.indices.filter { chosen.contains($0) }.map { referencePaths[$0] }
@@ -117,9 +117,9 @@ public struct TokenRecyclingTree: Sendable, Equatable {
 
     /// Reference node indices by decreasing acceptance count, measured with `touchstone bench
     /// --spec-bench --tree-stats` on SmolLM2-135M-Instruct (80-node reference tree, Spec-Bench
-    /// first turns, hot start; DOCS.md); ties in reference order. A tuning table: any order whose
-    /// every prefix is closed under parents gives a valid, lossless template.
-    /// Measured: 39 questions (7th–9th of each category, disjoint from the ones the DOCS table
+    /// first turns, hot start; DOCS.md section 12); ties in reference order. A tuning table: any
+    /// order whose every prefix is closed under parents gives a valid, lossless template.
+    /// Measured: 39 questions (7th–9th of each category, disjoint from the ones the DOCS.md table
     /// reports), 1,810 steps; the top nodes [0], [0,0], [0,0,0], [1], [2] were accepted in
     /// 37 %, 18 %, 8.3 %, 8.1 % and 4.7 % of steps.
     static let compactOrder: [Int] = [

@@ -63,6 +63,19 @@ public struct VerificationResult: Sendable {
 /// matches; the argmax there is the next token. The accepted path's KV entries are then kept
 /// in place (`KVCache.keep`) and the rest dropped. By batch invariance (D3) every emitted token
 /// equals what plain greedy decoding would produce, for any draft.
+///
+/// Papers: this is SpecInfer's greedy token-tree verification (Miao et al., "SpecInfer:
+/// Accelerating Large Language Model Serving with Tree-based Speculative Inference and
+/// Verification", ASPLOS 2024, arXiv:2305.09781): the tree pass with its topology-aware causal
+/// mask (Section 4.2) and the walk of `VerifyGreedy` (Algorithm 2). Node positions are cache
+/// length + depth, as in Medusa's tree attention (Cai et al., "Medusa: Simple LLM Inference
+/// Acceleration Framework with Multiple Decoding Heads", 2024, arXiv:2401.10774, Section 2.1.2).
+/// Not implemented: SpecInfer's stochastic verification (`VerifyStochastic`, multi-step
+/// speculative sampling) and Medusa's typical acceptance. Medusa's greedy `evaluate_posterior`
+/// (longest accepted root-to-leaf candidate) emits the same tokens as this walk; the accepted
+/// length can differ only when siblings carry the same token. Unlike
+/// SpecInfer, the verified tree's KV entries are written in node order and the accepted path is
+/// moved into place afterwards, instead of a depth-first cache update.
 public enum TreeVerification {
     public static func verifyGreedy(model: any CausalLanguageModel, cache: KVCache, pendingToken: Int, draft: DraftTree,
                                     traceTopK: Int = 5, pool: ParallelFor = .shared) throws -> VerificationResult {
