@@ -92,6 +92,11 @@ func printError(_ message: String) {
     FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
 }
 
+/// Writes to stderr without a newline (progress lines that `\r` rewrites).
+func writeStderr(_ text: String) {
+    FileHandle.standardError.write(text.data(using: .utf8)!)
+}
+
 /// Writes to stdout without a newline and flushes (for streaming).
 func writeStdout(_ text: String) {
     FileHandle.standardOutput.write(text.data(using: .utf8)!)

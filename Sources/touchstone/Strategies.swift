@@ -5,6 +5,7 @@ import Tokenization
 import Transformer
 import Loader
 import Decoding
+import Benchmarks
 
 /// Processor options (Hugging Face's GenerationConfig names in kebab-case), from the registry.
 let processorOptionNames = Set(ProcessorSettings.options.map(\.name))
@@ -114,41 +115,24 @@ func distributionCommand(_ raw: [String]) throws {
 // MARK: VocabTrim frequency table
 
 /// `touchstone vocab-table`: generates text with the target (greedy) and ranks token ids by
-/// frequency (count descending, id ascending) for VocabTrim.
+/// frequency (count descending, id ascending) for VocabTrim (`VocabTable.calibrate`).
 func vocabTableCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "vocab-table", raw, valueOptions: commonValueOptions.union(["questions", "per-category", "max-new-tokens", "out"]),
                              flagOptions: ["json"])
     guard let out = args.string("out") else { throw CLIError("--out FILE is required") }
-    guard let questionsPath = args.string("questions") else { throw CLIError("--questions FILE (Spec-Bench style JSONL: category, turns) gives the prompts") }
+    let questionsPath = try specBenchQuestionsPath(args)
     let perCategory = try args.int("per-category", default: 4, range: 1...10_000)!
     let maxNew = try args.int("max-new-tokens", default: 128, range: 1...4096)!
     try configureThreads(args)
     let loaded = try loadModel(args)
     let tokenizer = try requireTokenizer(loaded)
-    var questions = try readSpecBenchQuestions(questionsPath)
-    var categories: [String] = []
-    for q in questions where !categories.contains(q.category) { categories.append(q.category) }
-    questions = categories.flatMap { c in questions.filter { $0.category == c }.prefix(perCategory) }
-    var sequences: [[Int]] = []
-    for (i, q) in questions.enumerated() {
-        FileHandle.standardError.write("\r[\(i + 1)/\(questions.count)] generating…".data(using: .utf8)!)
-        let prompt = tokenizer.encode(ChatTemplate.chatML.apply(messages: [(role: "user", content: q.firstTurn)], addGenerationPrompt: true))
-        let g = try GreedyDecoding.generate(model: loaded.model, prompt: prompt,
-                                            stopping: StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: loaded.endOfSequenceIDs), traceTopK: 0)
-        sequences.append(g.outputIDs)
-    }
-    FileHandle.standardError.write("\n".data(using: .utf8)!)
-    let ranking = VocabTrim.frequencyTable(fromTokenSequences: sequences)
-    let counts = VocabTrim.tokenCounts(fromTokenSequences: sequences)
-    let doc: JSONValue = .object([
-        ("model", .string(loaded.model.origin)),
-        ("source", .string("greedy target generations, \(questions.count) questions from \((questionsPath as NSString).lastPathComponent), up to \(maxNew) tokens each")),
-        ("generated_tokens", .int(sequences.reduce(0) { $0 + $1.count })),
-        ("distinct_tokens", .int(counts.count)),
-        ("ranking", .ints(ranking)),
-    ])
-    do { try (doc.serialized() + "\n").write(toFile: out, atomically: true, encoding: .utf8) } catch {
+    let questions = SpecBenchSelection(from: try SpecBenchQuestion.read(contentsOfFile: questionsPath), perCategory: perCategory).questions
+    let table = try VocabTable.calibrate(model: loaded.model, tokenizer: tokenizer, questions: questions, maxNewTokens: maxNew,
+                                         endOfSequenceIDs: loaded.endOfSequenceIDs) { i, n in writeStderr("\r[\(i)/\(n)] generating…") }
+    writeStderr("\n")
+    let source = "greedy target generations, \(questions.count) questions from \((questionsPath as NSString).lastPathComponent), up to \(maxNew) tokens each"
+    do { try (table.document(model: loaded.model.origin, source: source).serialized() + "\n").write(toFile: out, atomically: true, encoding: .utf8) } catch {
         throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
     }
-    printError("wrote \(out): \(counts.count) distinct ids over \(sequences.reduce(0) { $0 + $1.count }) tokens")
+    printError("wrote \(out): \(table.distinctTokens) distinct ids over \(table.generatedTokens) tokens")
 }

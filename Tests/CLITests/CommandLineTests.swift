@@ -24,13 +24,15 @@ final class CommandLineTests: XCTestCase {
         return Bundle(for: CommandLineTests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("touchstone")
     }
 
-    func run(_ arguments: [String]) throws -> Run {
+    /// Runs the executable with `arguments`, in `directory` (default: the test's own).
+    func run(_ arguments: [String], in directory: URL? = nil) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw XCTSkip("touchstone executable not found beside the test bundle")
         }
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -176,6 +178,31 @@ final class CommandLineTests: XCTestCase {
         try assertUsageError(base + ["--tree-nodes", "1,3", "--tree-shape", "compact,reference,compact"], mentions: "--tree-shape needs one value, or one per --tree-nodes value")
         try assertUsageError(base + ["--tree-nodes", "1,3", "--draft-threshold", "0.2,1"], mentions: "--draft-threshold must be a probability in [0, 1)")
         try assertUsageError(base + ["--tree-nodes", "1,81"], mentions: "--tree-nodes must be a node count in 1…80")
+    }
+
+    func testSpecBenchWithoutQuestionsRunsTheShippedQuestionSetFromAnyDirectory() throws {
+        let model = try Self.fetchedSmolLM2()
+        let arguments = ["bench", "--spec-bench", "--model", model, "--categories", "math", "--max-new-tokens", "2", "--methods", "greedy", "--json"]
+        // From the package root (the current directory) and from elsewhere (found above the executable).
+        for directory in [Self.root, FileManager.default.temporaryDirectory] {
+            let r = try run(arguments, in: directory)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+            XCTAssertEqual(doc["questions"] as? Int, 1)
+            XCTAssertNotNil((doc["categories"] as? [String: Any])?["math"], "\(directory.path)")
+        }
+    }
+
+    func testTokenizerBenchEncodesEveryByteOfAPlainTextFile() throws {
+        let model = try Self.fetchedSmolLM2()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-cli-text-\(getpid()).txt")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let text = String(repeating: "A paragraph of prose.\n\nAnother one, then a longer break.\n\n\n\n", count: 50) + "The end.\n"
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let r = try run(["bench", "--tokenizer", "--model", model, "--text-file", file.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+        XCTAssertEqual(doc["bytes"] as? Int, text.utf8.count, "every byte of the file, paragraph breaks included")
     }
 
     func testLogitsFileHasPositionsTimesVocabFloatsAndTheLastRowMatchesGreedy() throws {

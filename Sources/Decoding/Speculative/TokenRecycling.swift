@@ -230,7 +230,7 @@ extension TokenRecyclingDrafter {
         public static let summary = "Token Recycling: drafts from the target's own earlier top-k candidates (token-identical to greedy)"
         static let tree = StrategyOption("tree", key: "tree_nodes", .integer(1...TokenRecyclingTree.reference.count), default: "80",
                                          help: "draft-tree nodes")
-        static let treeShape = StrategyOption("tree-shape", .choice(TokenRecyclingTree.shapeNames), default: "reference",
+        static let treeShape = StrategyOption("tree-shape", .choice(TokenRecyclingTreeShape.allCases.map(\.rawValue)), default: "reference",
                                               help: "reference: the paper's template, first N nodes; compact: the N most often accepted nodes; chain: N first candidates in a row")
         static let draftThreshold = StrategyOption("draft-threshold", .number(nil), default: "0",
                                                    help: "draft only nodes whose estimated acceptance probability is at least P (0 = off, the paper)")
@@ -238,30 +238,31 @@ extension TokenRecyclingDrafter {
         public static let processorUse = ProcessorSettings.Use.none
 
         public var treeNodes: Int
-        public var treeShape: String
+        public var treeShape: TokenRecyclingTreeShape
         public var draftThreshold: Double
 
-        public init(treeNodes: Int = 80, treeShape: String = "reference", draftThreshold: Double = 0) throws {
+        public init(treeNodes: Int = 80, treeShape: TokenRecyclingTreeShape = .reference, draftThreshold: Double = 0) throws {
             guard draftThreshold >= 0 && draftThreshold < 1 else {
                 throw StrategyError("--draft-threshold must be a probability in [0, 1) (0 = off), not '\(draftThreshold)'")
             }
-            _ = try TokenRecyclingTree.named(treeShape, nodes: treeNodes)
             self.treeNodes = treeNodes
             self.treeShape = treeShape
             self.draftThreshold = draftThreshold
         }
 
         public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
-            try self.init(treeNodes: try a.int(Self.tree)!, treeShape: try a.text(Self.treeShape)!, draftThreshold: try a.double(Self.draftThreshold)!)
+            // `text` has checked the shape against the choices.
+            try self.init(treeNodes: try a.int(Self.tree)!, treeShape: TokenRecyclingTreeShape(rawValue: try a.text(Self.treeShape)!.lowercased())!,
+                          draftThreshold: try a.double(Self.draftThreshold)!)
         }
 
         public var parameters: [(String, JSONValue)] {
-            [("tree_nodes", .int(treeNodes)), ("tree_shape", .string(treeShape)), ("draft_threshold", .double(draftThreshold))]
+            [("tree_nodes", .int(treeNodes)), ("tree_shape", .string(treeShape.rawValue)), ("draft_threshold", .double(draftThreshold))]
         }
 
         public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
                              onToken: ((Int) -> Void)?) throws -> StrategyOutput {
-            let tree = try TokenRecyclingTree.named(treeShape, nodes: treeNodes)
+            let tree = treeShape.tree(nodes: treeNodes)
             var drafter = TokenRecyclingDrafter(vocabularySize: model.shape.vocabularySize, tree: tree, draftThreshold: draftThreshold)
             let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: tree.count,
                                                      stopping: stopping, traceTopK: traceTopK, onToken: onToken)

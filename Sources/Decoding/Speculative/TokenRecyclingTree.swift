@@ -149,19 +149,21 @@ public struct TokenRecyclingTree: Sendable, Equatable {
     }
 }
 
-extension TokenRecyclingTree {
-    /// The template shapes `named(_:nodes:)` builds.
-    public static let shapeNames = ["reference", "compact", "chain"]
+/// The template shapes of a Token Recycling draft tree.
+public enum TokenRecyclingTreeShape: String, CaseIterable, Sendable {
+    /// The paper's template, its first N nodes.
+    case reference
+    /// The N most often accepted nodes of the reference template.
+    case compact
+    /// N first candidates in a row.
+    case chain
 
-    /// The template of `shape` with `nodes` nodes: `reference` (the paper's template, first N
-    /// nodes), `compact` (the N most often accepted nodes) or `chain` (N first candidates in a row).
-    public static func named(_ shape: String, nodes: Int) throws -> TokenRecyclingTree {
-        switch shape {
-        case "reference": return .reference(nodes: nodes)
-        case "compact": return .compact(nodes: nodes)
-        case "chain": return .chain(depth: nodes)
-        case let other:
-            throw StrategyError("--tree-shape must be reference (the paper's template, first N nodes), compact (the N most often accepted nodes) or chain (N first candidates in a row), not '\(other)'")
+    /// The template of this shape with `nodes` nodes (1…80 for reference and compact).
+    public func tree(nodes: Int) -> TokenRecyclingTree {
+        switch self {
+        case .reference: return .reference(nodes: nodes)
+        case .compact: return .compact(nodes: nodes)
+        case .chain: return .chain(depth: nodes)
         }
     }
 }

@@ -1,0 +1,135 @@
+import Formats
+import Transformer
+import Decoding
+
+/// One method as Spec-Bench runs it: a name and a function that generates from a prompt.
+///
+/// A method may keep state across calls (Token Recycling keeps its adjacency matrix for the
+/// whole run, the paper's hot start), so one value is meant for one run over the questions.
+public struct SpecBenchMethod {
+    public let name: String
+    public let run: (any CausalLanguageModel, [Int], StoppingCriteria) throws -> Generation
+
+    public init(name: String, run: @escaping (any CausalLanguageModel, [Int], StoppingCriteria) throws -> Generation) {
+        self.name = name
+        self.run = run
+    }
+
+    /// Plain greedy decoding: the baseline every other method is compared with.
+    public static let greedy = SpecBenchMethod(name: "greedy") { model, prompt, stopping in
+        try GreedyDecoding.generate(model: model, prompt: prompt, stopping: stopping, traceTopK: 0)
+    }
+
+    /// Prompt lookup decoding (`prompt-lookup`): drafts up to `numTokens` tokens copied from
+    /// the sequence after the last match of its final n-gram (n ≤ `maxMatchingNgramSize`).
+    public static func promptLookup(numTokens: Int, maxMatchingNgramSize: Int) -> SpecBenchMethod {
+        SpecBenchMethod(name: "prompt-lookup") { model, prompt, stopping in
+            var drafter = PromptLookupDrafter(numTokens: numTokens, maxMatchingNgramSize: maxMatchingNgramSize,
+                                              endOfSequenceIDs: stopping.endOfSequenceIDs)
+            return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: numTokens,
+                                                    stopping: stopping, traceTopK: 0)
+        }
+    }
+
+    /// Greedy speculative decoding (`speculative`) with `draft` proposing `numAssistantTokens`
+    /// tokens a step (for layer-skip self-speculation: the target truncated to its first layers).
+    public static func speculative(draft: any CausalLanguageModel, numAssistantTokens: Int) -> SpecBenchMethod {
+        SpecBenchMethod(name: "speculative") { model, prompt, stopping in
+            var drafter = DraftModelDrafter(model: draft, numTokens: numAssistantTokens)
+            return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: numAssistantTokens,
+                                                    stopping: stopping, traceTopK: 0)
+        }
+    }
+
+    /// Token Recycling with one drafter kept for every call (hot start: later questions draft from
+    /// what earlier ones taught it). `afterEachRun` sees the drafter after each generation (to
+    /// record its tree statistics, `TokenRecyclingTreeStatistics`).
+    public static func tokenRecycling(_ variant: TokenRecyclingVariant, vocabularySize: Int,
+                                      afterEachRun: ((TokenRecyclingDrafter) throws -> Void)? = nil) -> SpecBenchMethod {
+        final class Box { var drafter: TokenRecyclingDrafter; init(_ d: TokenRecyclingDrafter) { drafter = d } }
+        let recycling = Box(TokenRecyclingDrafter(vocabularySize: vocabularySize, tree: variant.tree, draftThreshold: variant.draftThreshold))
+        return SpecBenchMethod(name: variant.name) { model, prompt, stopping in
+            let g = try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &recycling.drafter,
+                                                     maxDraftTokens: recycling.drafter.tree.count, stopping: stopping, traceTopK: 0)
+            try afterEachRun?(recycling.drafter)
+            return g
+        }
+    }
+
+    /// ADED (`aded`) with a tri-gram table built from the prompt and updated online.
+    public static let aded = SpecBenchMethod(name: "aded") { model, prompt, stopping in
+        var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [prompt]))
+        return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: drafter.configuration.maxNodes,
+                                                stopping: stopping, traceTopK: 0)
+    }
+
+    /// Lookahead decoding (`lookahead`) with window W, n-gram size N and guess set size G.
+    public static func lookahead(windowSize: Int, ngramSize: Int, guessSetSize: Int) -> SpecBenchMethod {
+        SpecBenchMethod(name: "lookahead") { model, prompt, stopping in
+            try LookaheadDecoding.generate(model: model, prompt: prompt, windowSize: windowSize, ngramSize: ngramSize,
+                                           guessSetSize: guessSetSize, stopping: stopping, traceTopK: 0)
+        }
+    }
+
+    /// The methods of `all` named in `names`, in the order named; a base name also selects its
+    /// variants (`token-recycling` → `token-recycling@4`, …). The first method of `all` (the
+    /// baseline) is put first when `names` does not start with it; a method named twice runs once.
+    /// Throws `BenchmarkError.unknownMethod` for a name that matches nothing.
+    public static func select(_ names: [String], from all: [SpecBenchMethod]) throws -> [SpecBenchMethod] {
+        guard let baseline = all.first else { throw BenchmarkError.noMethods }
+        var chosen: [SpecBenchMethod] = []
+        for name in names {
+            let matching = all.filter { $0.name == name || $0.name.hasPrefix(name + "@") }
+            guard !matching.isEmpty else { throw BenchmarkError.unknownMethod(name: name, available: all.map(\.name)) }
+            for m in matching where !chosen.contains(where: { $0.name == m.name }) { chosen.append(m) }
+        }
+        if chosen.first?.name != baseline.name {
+            chosen.removeAll { $0.name == baseline.name }
+            chosen.insert(baseline, at: 0)
+        }
+        return chosen
+    }
+}
+
+/// One Token Recycling configuration of a Spec-Bench run, with the name it is reported under.
+public struct TokenRecyclingVariant: Equatable, Sendable {
+    public var name: String
+    public var tree: TokenRecyclingTree
+    /// Draft only nodes whose estimated acceptance probability is at least this (0 = off).
+    public var draftThreshold: Double
+
+    public init(name: String, tree: TokenRecyclingTree, draftThreshold: Double) {
+        self.name = name
+        self.tree = tree
+        self.draftThreshold = draftThreshold
+    }
+
+    /// Without tree options: the paper's 80-node tree (`token-recycling`) and the setting that
+    /// suits a 2-core CPU (`token-recycling@6-chain-p0.3`, DOCS.md section 8).
+    public static let defaults: [TokenRecyclingVariant] = [
+        TokenRecyclingVariant(name: "token-recycling", tree: .reference, draftThreshold: 0),
+        TokenRecyclingVariant(name: "token-recycling@6-chain-p0.3", tree: .chain(depth: 6), draftThreshold: 0.3),
+    ]
+
+    /// One variant per `(nodes, shape, threshold)`, named `token-recycling@N` plus `-shape` when
+    /// it is not the reference and `-pτ` when τ > 0; repeated names are dropped (first kept), and
+    /// a single variant is named `token-recycling`. Throws `BenchmarkError.invalidParameter` for a
+    /// node count outside 1…80 or a threshold outside [0, 1).
+    public static func variants(_ trees: [(nodes: Int, shape: TokenRecyclingTreeShape, draftThreshold: Double)]) throws -> [TokenRecyclingVariant] {
+        let limit = TokenRecyclingTree.reference.count
+        var variants: [TokenRecyclingVariant] = []
+        for (nodes, shape, threshold) in trees {
+            guard (1...limit).contains(nodes) else {
+                throw BenchmarkError.invalidParameter(name: "a Token Recycling tree's node count", value: "\(nodes)", expected: "in 1…\(limit)")
+            }
+            guard threshold >= 0 && threshold < 1 else {
+                throw BenchmarkError.invalidParameter(name: "a draft threshold", value: "\(threshold)", expected: "a probability in [0, 1) (0 = off)")
+            }
+            let name = "token-recycling@\(nodes)" + (shape == .reference ? "" : "-\(shape.rawValue)") + (threshold > 0 ? "-p\(threshold)" : "")
+            if variants.contains(where: { $0.name == name }) { continue }
+            variants.append(TokenRecyclingVariant(name: name, tree: shape.tree(nodes: nodes), draftThreshold: threshold))
+        }
+        if variants.count == 1 { variants[0].name = "token-recycling" }
+        return variants
+    }
+}
