@@ -1,3 +1,5 @@
+import Tensors
+
 /// The key/value cache of one sequence: per layer, keys and values of every cached token,
 /// in tiles of 16 slots that never move when the cache grows. Key tiles are
 /// `[slot / 16][kvHeads * headDim][slot % 16]` (16 slots scored with one contiguous vector per
@@ -35,6 +37,12 @@ public final class KVCache {
     /// layer's value tiles.
     @inline(__always) func valueIndex(_ slot: Int, _ c: Int) -> Int {
         (slot >> 4) * rowWidth * 16 + (c / headDimension) * 16 * headDimension + (slot & 15) * headDimension + c % headDimension
+    }
+
+    /// Layer `l`'s tiles as the tensor layer's attention reads them (same index formulas as
+    /// `tileIndex` and `valueIndex`). Valid until the next `append` grows the cache.
+    func keysAndValues(layer l: Int) -> TiledKeyValues {
+        TiledKeyValues(keys: keyTiles[l], values: valueTiles[l], rowWidth: rowWidth, headDimension: headDimension)
     }
 
     /// Floats allocated per layer for the key (or value) tiles of `slots` slots (whole tiles).
