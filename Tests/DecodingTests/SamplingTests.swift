@@ -146,7 +146,7 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(tokens, (0..<12).map { _ in Self.referenceDraw(p, check.nextUniformDouble())! })
         XCTAssertEqual(tokens, Self.knownTokens, "the seed → token mapping is frozen (D5); changing it breaks every sampled fixture")
     }
-    static let knownTokens: [Int] = [3, 3, 2, 0, 0, 1, 1, 1, 1, 2, 2, 3]   // confirmed by an independent Python port (DOCS-sampling.md)
+    static let knownTokens: [Int] = [3, 3, 2, 0, 0, 1, 1, 1, 1, 2, 2, 3]   // confirmed by an independent Python port (DOCS.md section 6.2.4)
 
     // MARK: seeded sampling on a synthetic model
 
