@@ -15,30 +15,29 @@ public struct SpecBenchMethod {
         self.run = run
     }
 
-    /// Plain greedy decoding: the baseline every other method is compared with.
-    public static let greedy = SpecBenchMethod(name: "greedy") { model, prompt, stopping in
-        try GreedyDecoding.generate(model: model, prompt: prompt, stopping: stopping, traceTopK: 0)
+    /// A registered strategy as a method (fresh state for every question), named `name`.
+    public init(name: String, strategy: any DecodingStrategy) {
+        self.init(name: name) { model, prompt, stopping in
+            try strategy.generate(model: model, prompt: prompt, stopping: stopping, traceTopK: 0).generation
+        }
     }
+
+    /// A registered strategy as a method under its own name.
+    public init(_ strategy: any DecodingStrategy) { self.init(name: strategy.name, strategy: strategy) }
+
+    /// Plain greedy decoding: the baseline every other method is compared with.
+    public static let greedy = SpecBenchMethod(GreedyDecoding.Strategy())
 
     /// Prompt lookup decoding (`prompt-lookup`): drafts up to `numTokens` tokens copied from
     /// the sequence after the last match of its final n-gram (n ≤ `maxMatchingNgramSize`).
     public static func promptLookup(numTokens: Int, maxMatchingNgramSize: Int) -> SpecBenchMethod {
-        SpecBenchMethod(name: "prompt-lookup") { model, prompt, stopping in
-            var drafter = PromptLookupDrafter(numTokens: numTokens, maxMatchingNgramSize: maxMatchingNgramSize,
-                                              endOfSequenceIDs: stopping.endOfSequenceIDs)
-            return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: numTokens,
-                                                    stopping: stopping, traceTopK: 0)
-        }
+        SpecBenchMethod(PromptLookupDrafter.Strategy(promptLookupNumTokens: numTokens, maxMatchingNgramSize: maxMatchingNgramSize))
     }
 
     /// Greedy speculative decoding (`speculative`) with `draft` proposing `numAssistantTokens`
     /// tokens a step (for layer-skip self-speculation: the target truncated to its first layers).
     public static func speculative(draft: any CausalLanguageModel, numAssistantTokens: Int) -> SpecBenchMethod {
-        SpecBenchMethod(name: "speculative") { model, prompt, stopping in
-            var drafter = DraftModelDrafter(model: draft, numTokens: numAssistantTokens)
-            return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: numAssistantTokens,
-                                                    stopping: stopping, traceTopK: 0)
-        }
+        SpecBenchMethod(SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .model(draft), numTokens: numAssistantTokens)))
     }
 
     /// Token Recycling with one drafter kept for every call (hot start: later questions draft from
@@ -57,18 +56,11 @@ public struct SpecBenchMethod {
     }
 
     /// ADED (`aded`) with a tri-gram table built from the prompt and updated online.
-    public static let aded = SpecBenchMethod(name: "aded") { model, prompt, stopping in
-        var drafter = ADEDDrafter(table: ADEDDrafter.buildTable(fromTokenSequences: [prompt]))
-        return try SpeculativeDecoding.generate(model: model, prompt: prompt, drafter: &drafter, maxDraftTokens: drafter.configuration.maxNodes,
-                                                stopping: stopping, traceTopK: 0)
-    }
+    public static let aded = SpecBenchMethod(ADEDDrafter.Strategy())
 
     /// Lookahead decoding (`lookahead`) with window W, n-gram size N and guess set size G.
     public static func lookahead(windowSize: Int, ngramSize: Int, guessSetSize: Int) -> SpecBenchMethod {
-        SpecBenchMethod(name: "lookahead") { model, prompt, stopping in
-            try LookaheadDecoding.generate(model: model, prompt: prompt, windowSize: windowSize, ngramSize: ngramSize,
-                                           guessSetSize: guessSetSize, stopping: stopping, traceTopK: 0)
-        }
+        SpecBenchMethod(LookaheadDecoding.Strategy(windowSize: windowSize, ngramSize: ngramSize, guessSetSize: guessSetSize))
     }
 
     /// The methods of `all` named in `names`, in the order named; a base name also selects its
