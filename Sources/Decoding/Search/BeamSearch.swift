@@ -200,15 +200,21 @@ enum BeamOptions {
         return returns
     }
 
-    /// The best hypothesis as the generation, every returned one as a sequence.
-    static func output(_ hypotheses: [BeamHypothesis], prompt: [Int], stopping: StoppingCriteria, forwardPasses: Int,
-                       seconds: Double) throws -> StrategyOutput {
+    /// Runs a beam `search` with the non-sampling processors of `processors`, timed; the best
+    /// hypothesis is the generation (its tokens streamed at the end), every returned one a sequence.
+    static func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, processors: ProcessorSettings,
+                         onToken: ((Int) -> Void)?,
+                         search: ([any LogitsProcessor]) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int)) throws -> StrategyOutput {
+        let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+        let start = monotonicSeconds()
+        let (hypotheses, passes) = try search(chain)
         guard let best = hypotheses.first else { throw ModelError.invalidInput("beam search returned no hypothesis") }
         var statistics = Generation.Statistics()
-        statistics.forwardPasses = forwardPasses
-        statistics.decodeSeconds = seconds  // the prefill included: beams share one search loop
-        return StrategyOutput(Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics),
-                              sequences: hypotheses.map { (ids: $0.tokens, score: Double($0.score)) })
+        statistics.forwardPasses = passes
+        statistics.decodeSeconds = monotonicSeconds() - start  // the prefill included: beams share one search loop
+        let generation = Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics)
+        if let onToken { generation.outputIDs.forEach(onToken) }
+        return StrategyOutput(generation, sequences: hypotheses.map { (ids: $0.tokens, score: Double($0.score)) })
     }
 }
 
@@ -251,14 +257,10 @@ extension BeamSearch {
 
         public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
                              onToken: ((Int) -> Void)?) throws -> StrategyOutput {
-            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
-            let start = monotonicSeconds()
-            let (hypotheses, passes) = try BeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, lengthPenalty: lengthPenalty,
-                                                          earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
-                                                          processors: chain, traceTopK: traceTopK, pool: .shared)
-            let output = try BeamOptions.output(hypotheses, prompt: prompt, stopping: stopping, forwardPasses: passes, seconds: monotonicSeconds() - start)
-            if let onToken { output.generation.outputIDs.forEach(onToken) }
-            return output
+            try BeamOptions.generate(model: model, prompt: prompt, stopping: stopping, processors: processors, onToken: onToken) { chain in
+                try BeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, lengthPenalty: lengthPenalty, earlyStopping: earlyStopping,
+                                   numReturnSequences: numReturnSequences, stopping: stopping, processors: chain, traceTopK: traceTopK, pool: .shared)
+            }
         }
     }
 }

@@ -222,16 +222,12 @@ extension GroupBeamSearch {
 
         public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
                              onToken: ((Int) -> Void)?) throws -> StrategyOutput {
-            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
-            let start = monotonicSeconds()
-            let (hypotheses, passes) = try GroupBeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, numBeamGroups: numBeamGroups,
-                                                               diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
-                                                               earlyStopping: earlyStopping, numReturnSequences: numReturnSequences,
-                                                               stopping: stopping, processors: chain, padTokenID: nil, traceTopK: traceTopK, pool: .shared)
-            let output = try BeamOptions.output(hypotheses, prompt: prompt, stopping: stopping, forwardPasses: passes,
-                                                seconds: monotonicSeconds() - start)
-            if let onToken { output.generation.outputIDs.forEach(onToken) }
-            return output
+            try BeamOptions.generate(model: model, prompt: prompt, stopping: stopping, processors: processors, onToken: onToken) { chain in
+                try GroupBeamSearch.run(model: model, prompt: prompt, numBeams: numBeams, numBeamGroups: numBeamGroups,
+                                        diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty, earlyStopping: earlyStopping,
+                                        numReturnSequences: numReturnSequences, stopping: stopping, processors: chain, padTokenID: nil,
+                                        traceTopK: traceTopK, pool: .shared)
+            }
         }
     }
 }
