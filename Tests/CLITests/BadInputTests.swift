@@ -109,6 +109,8 @@ final class BadInputTests: XCTestCase {
             ("$T generate --model \"$M\" --prompt-ids 1,2 --system hi", "--chat and --system apply the chat template"),
             ("$T generate --model \"$M\" --prompt hi --chat --no-special", "chat template's markers"),
             ("$T tokenize --model \"$M\" --text a b", "unexpected argument 'b'"),
+            ("$T generate --model \"$M\" --prompt-ids 1,2 --stop-strings '[\"a\",'", "is not a JSON array of strings"),
+            ("$T generate --model \"$M\" --prompt-ids 1,2 --num-beams 2", "--num-beams does not apply to --strategy greedy"),
         ]
         for (command, message) in cases {
             let r = try shell(command)
