@@ -56,7 +56,9 @@ public struct Generation: Sendable {
         public var draftForwardPasses = 0
         public var verificationSteps = 0
         public var acceptedDraftTokens = 0
-        /// Tokens emitted by verification steps (accepted drafts plus one target token each).
+        /// Tokens emitted by verification steps (accepted drafts plus one target token each);
+        /// in a finished `Generation`, only those actually emitted (a step that `maxNewTokens`, a
+        /// stop string or an end-of-sequence id cut short counts the tokens it emitted).
         public var tokensFromVerification = 0
 
         /// Mean accepted tokens per verification step (MAT): tokens emitted per target

@@ -88,6 +88,14 @@ public struct LlamaHFConfig: Sendable, Equatable {
         tieWordEmbeddings = try reader.optionalBool("tie_word_embeddings") ?? false
         bosTokenId = try reader.optionalTokenId("bos_token_id")
         eosTokenId = try reader.optionalTokenId("eos_token_id")
+        if !ropeTheta.isFinite || !(ropeTheta > 0) {
+            throw FormatError.wrongType(key: "rope_theta", expected: "a finite positive number, got \(ropeTheta)")
+        }
+        for (key, id) in [("bos_token_id", bosTokenId), ("eos_token_id", eosTokenId)] {
+            if let id, !(0..<vocabSize).contains(id) {
+                throw FormatError.wrongType(key: key, expected: "a token id in [0, vocab_size = \(vocabSize)), got \(id)")
+            }
+        }
     }
 
     /// The config as Hugging Face writes it: keys sorted, two-space indentation, with

