@@ -81,6 +81,33 @@ public enum Catalog {
         return result
     }
 
+    /// What one catalogued fixture covers, for a test suite choosing fixtures.
+    public struct Description: Equatable {
+        /// `<model>/<name>`, the name `FixtureStore.fixture(named:)` takes.
+        public let name: String
+        /// `tiny-a`, `tiny-b` (synthetic, weights in `Fixtures/models/<model>/`) or `smollm2`.
+        public let model: String
+        public let algorithm: String
+        /// The strategy's one-line summary (what the algorithm does).
+        public let summary: String
+        public let promptIDs: [Int]
+        public let maxNewTokens: Int
+        /// The seed of the strategy's random draws, when it has any.
+        public let seed: UInt64?
+        /// The recorded parameters, as compact JSON (`{"num_beams":4,…}`).
+        public let parameters: String
+    }
+
+    /// Every catalogued fixture with what it covers, in catalogue order (synthetic models
+    /// first). Needs no model: it reads the catalogue, not the files.
+    public static func descriptions(includeRealModel: Bool = true) throws -> [Description] {
+        try entries(includeRealModel: includeRealModel).map { e in
+            Description(name: e.id, model: e.modelKey, algorithm: e.algorithm, summary: type(of: e.strategy).summary,
+                        promptIDs: e.promptIDs, maxNewTokens: e.stopping.maxNewTokens, seed: e.seed,
+                        parameters: JSONValue.object(e.parameters).serialized())
+        }
+    }
+
     /// The model identity recorded in a fixture.
     public static func identity(for modelKey: String, sha256: String?) -> Fixture.ModelIdentity {
         if let preset = SyntheticModels.presets.first(where: { $0.name == modelKey }) {

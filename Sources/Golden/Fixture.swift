@@ -146,7 +146,10 @@ public struct Fixture: Equatable {
             for (i, s) in steps.enumerated() {
                 guard let token = s["token"] as? Int else { throw GoldenError.invalid("trace step \(i) has no token") }
                 let top = (s["top"] as? [[Any]] ?? []).compactMap { pair -> (id: Int, logit: Float)? in
-                    guard pair.count == 2, let id = pair[0] as? Int, let l = (pair[1] as? NSNumber)?.floatValue else { return nil }
+                    guard pair.count == 2, let id = pair[0] as? Int else { return nil }
+                    // JSON cannot hold -inf (a masked token's logit); fixtures write it as null.
+                    if pair[1] is NSNull { return (id, -Float.infinity) }
+                    guard let l = (pair[1] as? NSNumber)?.floatValue else { return nil }
                     return (id, l)
                 }
                 trace.append(Step(token: token, logit: (s["logit"] as? NSNumber)?.floatValue,
@@ -171,11 +174,23 @@ public struct Fixture: Equatable {
     }
 }
 
-public enum GoldenError: Error, CustomStringConvertible {
+public enum GoldenError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
+    /// No fixture of that name in the store; `known` lists the names it has.
+    case fixtureNotFound(name: String, root: String, known: [String])
+    /// The shipped fixtures directory was not found in any of the places searched.
+    case fixturesNotFound(searched: [String])
+    case io(path: String, reason: String)
+
     public var description: String {
         switch self {
         case .invalid(let m): return "invalid fixture: \(m)"
+        case .fixtureNotFound(let name, let root, let known):
+            let some = known.prefix(6).joined(separator: ", ")
+            return "no fixture named \"\(name)\" in \(root) (names look like \"smollm2/greedy-0\"; it has \(known.count): \(some)\(known.count > 6 ? ", …" : ""))"
+        case .fixturesNotFound(let searched):
+            return "cannot find Touchstone's Fixtures/golden directory; searched \(searched.joined(separator: ", ")). Set TOUCHSTONE_FIXTURES to it, or use FixtureStore(root:)"
+        case .io(let path, let reason): return "\(path): \(reason)"
         }
     }
 }

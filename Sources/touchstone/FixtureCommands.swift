@@ -51,23 +51,31 @@ func fixturesCommand(_ raw: [String]) throws {
 }
 
 /// `touchstone verify FIXTURE CANDIDATE`: diffs another backend's trace against a fixture.
+/// Exit 0 on a match; 1 on a mismatch, an unreadable or invalid fixture or candidate (the message
+/// names the field); 2 for a usage error (wrong arguments, a negative or non-finite --tolerance).
 func verifyCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "verify", raw, valueOptions: ["tolerance", "threads"], flagOptions: ["json"], positionalLimit: 2)
     guard args.positional.count == 2 else { throw CLIError("usage: touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]") }
+    var tolerance: Float?
+    if let raw = args.string("tolerance") {
+        guard let t = Double(raw), t.isFinite, t >= 0, Float(t).isFinite else {
+            throw CLIError("--tolerance must be a finite number ≥ 0 (an absolute logit difference), got '\(raw)'")
+        }
+        tolerance = Float(t)
+    }
     func read(_ path: String) throws -> Data {
         guard let d = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)", usage: false) }
         return d
     }
-    var reference: Fixture
+    let reference: Fixture
     do { reference = try Fixture(jsonData: try read(args.positional[0])) } catch let e as GoldenError {
         throw CLIError("\(args.positional[0]): \(e)", usage: false)
     }
-    let candidate: Fixture
-    do { candidate = try Fixture(jsonData: try read(args.positional[1]), lenient: true) } catch let e as GoldenError {
-        throw CLIError("\(args.positional[1]): \(e) (a candidate needs at least \"output_ids\"; \"trace\" steps as in the fixture are optional)", usage: false)
+    let candidate: CandidateTrace
+    do { candidate = try CandidateTrace(jsonData: try read(args.positional[1])) } catch let e as CandidateError {
+        throw CLIError("\(args.positional[1]): \(e) (schema: DOCS.md section 7; a candidate needs at least \"output_ids\")", usage: false)
     }
-    if let t = try args.double("tolerance") { reference.logitTolerance = Float(t) }
-    let report = Verifier.verify(reference: reference, candidate: candidate)
+    let report = Verifier.verify(candidate: candidate, against: reference, tolerance: tolerance)
     if args.has("json") {
         var fields: [(String, JSONValue)] = [("matches", .bool(report.matches)), ("compared_steps", .int(report.comparedSteps)),
                                              ("max_logit_difference", .float(report.maxLogitDifference))]
@@ -78,6 +86,14 @@ func verifyCommand(_ raw: [String]) throws {
                 ("candidate_token", d.candidateToken.map { .int($0) } ?? .null),
                 ("reference_top2_margin", d.referenceTopTwoMargin.map { .float($0) } ?? .null),
             ])))
+        }
+        fields.append(("compared", .object([
+            ("depth", .string(report.depth.rawValue)), ("tokens", .int(report.comparedTokens)),
+            ("chosen_logits", .int(report.comparedChosenLogits)), ("top_logits", .int(report.comparedTopLogits)),
+        ])))
+        fields.append(("tolerance", .float(report.tolerance)))
+        if let at = report.maxLogitDifferenceAt {
+            fields.append(("max_logit_difference_at", .object([("step", .int(at.step)), ("id", .int(at.id))])))
         }
         fields.append(("messages", .array(report.messages.map { .string($0) })))
         printJSON(.object(fields))
