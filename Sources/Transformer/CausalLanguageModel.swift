@@ -65,6 +65,23 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     func forward(tokens: [Int], positions: [Int]?, mask: AttentionMask, cache: KVCache, logitRows: LogitRows,
                  tapLayers: Bool, pool: ParallelFor) throws -> ForwardResult
 
+    /// The same forward pass with explicit taps: `taps.layerOutputs` as `tapLayers` above, and
+    /// `taps.intermediatesOfLayer` records that layer's named intermediates, in forward order,
+    /// into `ForwardResult.intermediates` (their names and operations: `intermediateDescriptions`).
+    /// Taps copy arrays and change no arithmetic: the logits are bit-identical with or without
+    /// them (tested per architecture). Throws `ModelError.invalidInput` for a layer outside
+    /// `0..<shape.layerCount`. An architecture that records no intermediates throws
+    /// `ModelError.invalidInput` when asked for them and returns `[]` descriptions.
+    func forward(tokens: [Int], positions: [Int]?, mask: AttentionMask, cache: KVCache, logitRows: LogitRows,
+                 taps: ForwardTaps, pool: ParallelFor) throws -> ForwardResult
+
+    /// The intermediates this architecture records for one layer, in forward order. Names are
+    /// the architecture's own; Llama's (`LlamaModel.intermediateDescriptions`) are `attn_norm`,
+    /// `q_proj`, `k_proj`, `v`, `q`, `k`, `attn_output`, `attn_projection`, `attn_residual`,
+    /// `ffn_norm`, `gate`, `up`, `swiglu`, `mlp_output`; another architecture reuses a name only
+    /// for the same operation, so dumps of two architectures compare where they agree.
+    var intermediateDescriptions: [IntermediateDescription] { get }
+
     /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`.
     func embed(token: Int, into destination: UnsafeMutablePointer<Float>)
 
@@ -90,9 +107,59 @@ extension CausalLanguageModel {
         try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, tapLayers: tapLayers, pool: pool)
     }
 
+    /// `forward(…taps:…)` with the common defaults: causal mask, default positions, last row's logits.
+    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+                        logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
+        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, taps: taps, pool: pool)
+    }
+
     /// An empty KV cache for this model with room for `initialCapacity` slots (it grows up to the
     /// context length).
     public func makeCache(initialCapacity: Int = 256) -> KVCache {
         KVCache(shape: shape, initialCapacity: initialCapacity)
+    }
+}
+
+/// What a forward pass records besides its logits. The default records nothing (and copies
+/// nothing).
+public struct ForwardTaps: Sendable, Equatable {
+    /// Each layer's residual output (`ForwardResult.layerOutputs`) and the final-norm output.
+    public var layerOutputs: Bool
+    /// The layer (0-based, GGUF's `blk.N`) whose named intermediates are recorded
+    /// (`ForwardResult.intermediates`), or nil.
+    public var intermediatesOfLayer: Int?
+
+    public init(layerOutputs: Bool = false, intermediatesOfLayer: Int? = nil) {
+        self.layerOutputs = layerOutputs
+        self.intermediatesOfLayer = intermediatesOfLayer
+    }
+
+    /// Records nothing.
+    public static let none = ForwardTaps()
+}
+
+/// One named array a forward pass recorded inside a layer: `[T, width]`, row-major, one row per
+/// new token of the batch.
+public struct Intermediate: Sendable, Equatable {
+    /// The architecture's name for it (`CausalLanguageModel.intermediateDescriptions`).
+    public var name: String
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(name: String, shape: [Int], values: [Float]) {
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// The name of an intermediate and the operation that produces it, for manifests and reports.
+public struct IntermediateDescription: Sendable, Equatable {
+    public var name: String
+    public var operation: String
+
+    public init(name: String, operation: String) {
+        self.name = name
+        self.operation = operation
     }
 }

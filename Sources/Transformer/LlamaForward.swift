@@ -19,6 +19,9 @@ public struct ForwardResult {
     public var layerOutputs: [[Float]]?
     /// When requested: the final-norm output, `[T, C]` (the input of the output head).
     public var finalNormOutput: [Float]?
+    /// When requested (`ForwardTaps.intermediatesOfLayer`): the named intermediates of that
+    /// layer, in forward order (names: `LlamaModel.intermediateDescriptions`).
+    public var intermediates: [Intermediate]? = nil
     public let vocabularySize: Int
 
     /// Logits of the `i`-th row with logits.
@@ -28,6 +31,37 @@ public struct ForwardResult {
 }
 
 extension LlamaModel {
+    /// The intermediates `forward(…taps:…)` records for one layer, in forward order. Every array
+    /// is `[T, width]`, row-major, one row per new token. Q and K are in the model's GGUF row
+    /// order (each head's dimensions permuted for adjacent-pair RoPE): GGUF column `2i + p` of a
+    /// head is Hugging Face column `p·hd/2 + i` (`permuteForHalfRoPE` with `columns: 1` per row,
+    /// applied to each token's row, converts).
+    public static let intermediateDescriptions: [IntermediateDescription] = [
+        .init(name: "attn_norm", operation: "RMSNorm(x) · attn_norm.weight (x: the layer's input)"),
+        .init(name: "q_proj", operation: "Wq · attn_norm, before RoPE (GGUF row order)"),
+        .init(name: "k_proj", operation: "Wk · attn_norm, before RoPE (GGUF row order)"),
+        .init(name: "v", operation: "Wv · attn_norm"),
+        .init(name: "q", operation: "RoPE(q_proj), adjacent pairs, GGUF row order"),
+        .init(name: "k", operation: "RoPE(k_proj), adjacent pairs, GGUF row order"),
+        .init(name: "attn_output", operation: "softmax(q·kᵀ / √hd) · v per head over the visible slots, before Wo"),
+        .init(name: "attn_projection", operation: "Wo · attn_output"),
+        .init(name: "attn_residual", operation: "x + attn_projection (the input of the feed-forward block)"),
+        .init(name: "ffn_norm", operation: "RMSNorm(attn_residual) · ffn_norm.weight"),
+        .init(name: "gate", operation: "Wgate · ffn_norm, before SiLU"),
+        .init(name: "up", operation: "Wup · ffn_norm"),
+        .init(name: "swiglu", operation: "SiLU(gate) ⊙ up (the input of Wdown)"),
+        .init(name: "mlp_output", operation: "Wdown · swiglu (the layer's output is attn_residual + mlp_output)"),
+    ]
+
+    public var intermediateDescriptions: [IntermediateDescription] { LlamaModel.intermediateDescriptions }
+
+    /// `forward(…taps: ForwardTaps(layerOutputs: tapLayers)…)`: the original spelling.
+    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
+        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows,
+                    taps: ForwardTaps(layerOutputs: tapLayers), pool: pool)
+    }
+
     /// One forward pass over `tokens` (the batch, `T` new tokens) after the tokens already in
     /// `cache`, which it extends by `T` slots.
     ///
@@ -37,15 +71,23 @@ extension LlamaModel {
     ///   - mask: which cached and new tokens each new token sees.
     ///   - logitRows: which rows get logits (the output head is the largest product, so skip
     ///     rows you do not need).
-    ///   - tapLayers: also return each layer's residual output and the final-norm output.
+    ///   - taps: what to record besides the logits: each layer's residual output and the
+    ///     final-norm output (`layerOutputs`), and the named intermediates of one layer
+    ///     (`intermediatesOfLayer`, see `intermediateDescriptions`). Recording copies arrays and
+    ///     changes no arithmetic: logits are bit-identical with any taps; with none, nothing is
+    ///     copied.
     ///
     /// Batch invariance (D3): a token's logits depend only on the slots it sees, their contents
     /// and its position, never on the batch it was computed in — every product keeps its
     /// per-output reduction order, and attention visits the visible slots in increasing order.
     public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
-                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
+                        logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         let c = configuration
         let T = tokens.count
+        let tapLayers = taps.layerOutputs
+        if let l = taps.intermediatesOfLayer, l < 0 || l >= c.layerCount {
+            throw ModelError.invalidInput("intermediates of layer \(l) requested; the model's layers are 0...\(c.layerCount - 1)")
+        }
         guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
         for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
         guard cache.layerCount == c.layerCount, cache.rowWidth == c.kvHeadCount * c.headDimension else {
@@ -83,6 +125,7 @@ extension LlamaModel {
         var gate = [Float](repeating: 0, count: T * F)
         var up = [Float](repeating: 0, count: T * F)
         var layerOutputs: [[Float]] = []
+        var intermediates: [Intermediate] = []
 
         // RoPE tables per token: angle_i = Float(pos) * invFreq_i in Float32 (as Hugging Face
         // computes it), cos/sin of that Float32 angle evaluated in Float64 and rounded once.
@@ -104,12 +147,23 @@ extension LlamaModel {
         }
 
         for (li, layer) in layers.enumerated() {
+            // Intermediates are copies taken between operations (copy-on-write snapshots).
+            let recording = taps.intermediatesOfLayer == li
+            func record(_ name: String, _ values: [Float], width: Int) {
+                intermediates.append(Intermediate(name: name, shape: [T, width], values: values))
+            }
             // xn = RMSNorm(x) · attention_norm  // [T, C]
             normalize(x, weight: layer.attentionNorm, into: &xn, tokens: T)
             // q = Wq xn [T, H*hd]; k = Wk xn, v = Wv xn [T, KVH*hd]
             multiply(layer.wq, xn, T, &q, pool)
             multiply(layer.wk, xn, T, &k, pool)
             multiply(layer.wv, xn, T, &v, pool)
+            if recording {
+                record("attn_norm", xn, width: C)
+                record("q_proj", q, width: qWidth)
+                record("k_proj", k, width: kvWidth)
+                record("v", v, width: kvWidth)
+            }
             // RoPE on every head of q and k (adjacent pairs, GGUF row order).
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in
@@ -122,6 +176,10 @@ extension LlamaModel {
                         }
                     }
                 }
+            }
+            if recording {
+                record("q", q, width: qWidth)
+                record("k", k, width: kvWidth)
             }
             // Append k, v to the cache at slots first..<first+T.
             k.withUnsafeBufferPointer { kp in
@@ -137,11 +195,21 @@ extension LlamaModel {
             // x = x + Wo · attention
             multiply(layer.wo, attention, T, &projected, pool)
             addInPlace(&x, projected)
+            if recording {
+                record("attn_output", attention, width: qWidth)
+                record("attn_projection", projected, width: C)
+                record("attn_residual", x, width: C)
+            }
 
             // Feed-forward: x = x + Wdown (silu(Wgate xn) ⊙ (Wup xn)), xn = RMSNorm(x) · ffn_norm
             normalize(x, weight: layer.ffnNorm, into: &xn, tokens: T)
             multiply(layer.wGate, xn, T, &gate, pool)
             multiply(layer.wUp, xn, T, &up, pool)
+            if recording {
+                record("ffn_norm", xn, width: C)
+                record("gate", gate, width: F)
+                record("up", up, width: F)
+            }
             gate.withUnsafeMutableBufferPointer { gp in
                 up.withUnsafeBufferPointer { upp in
                     Kernels.swiGLU(gate: gp.baseAddress!, up: upp.baseAddress!, count: T * F, into: gp.baseAddress!)
@@ -149,6 +217,10 @@ extension LlamaModel {
             }
             multiply(layer.wDown, gate, T, &projected, pool)
             addInPlace(&x, projected)
+            if recording {
+                record("swiglu", gate, width: F)
+                record("mlp_output", projected, width: C)
+            }
             if tapLayers { layerOutputs.append(x) }
         }
 
@@ -165,6 +237,7 @@ extension LlamaModel {
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
                              finalNormOutput: tapLayers ? xn : nil,
+                             intermediates: taps.intermediatesOfLayer == nil ? nil : intermediates,
                              vocabularySize: c.vocabularySize)
     }
 

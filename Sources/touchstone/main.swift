@@ -22,6 +22,8 @@ Commands:
   vocab-table rank token ids by frequency in target-generated text (for --vocab-trim)
   fixtures    regenerate the golden fixtures under Fixtures/golden (--check: exit 1 if any would change)
   verify      diff another backend's trace against a fixture: touchstone verify FIXTURE CANDIDATE
+  activations write every layer's hidden state and one layer's intermediates (.npy + manifest.json)
+  explain     name the first layer/operation where two activation dumps part: touchstone explain REF CAND
   help        show help for a command: touchstone help <command>
 
 Common options:
@@ -58,11 +60,13 @@ let commandHelp: [String: String] = [
     "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
     "fixtures": "touchstone fixtures [--dir Fixtures] [--check] [--only SUBSTRING] [--skip-real-model]\n  Runs every catalogued fixture (synthetic models and SmolLM2) and writes Fixtures/golden/<model>/<name>.json,\n  showing progress on stderr. --check writes nothing and exits 1 when any fixture would change.",
     "verify": "touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]\n  Compares a candidate (at least {\"output_ids\":[…]}, optionally \"trace\" steps with \"token\", \"logit\", \"top\")\n  with a fixture: tokens exactly, logits within the fixture's tolerance (or --tolerance T, finite, ≥ 0). The candidate is\n  validated against the schema (DOCS.md section 7): an ill-typed field, a trace token that is not output_ids[i] or a trace\n  whose length is not the output's is an error naming the field. At the first divergence it prints the step, both\n  tokens and the reference's top-2 margin; it always says what was compared and how many values.\n  Exit 0 when they match, 1 on a mismatch or an invalid file, 2 on a usage error.",
+    "activations": activationsHelp,
+    "explain": explainHelp,
     "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--sizes 1,2,3,…] [--json]\n  Cost of one verification pass of T = 1…81 tokens (or --sizes) (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread); plain text is encoded paragraph by paragraph, every byte counted.\ntouchstone bench --spec-bench [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (1)] [--max-new-tokens N (1024, the protocol)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--skip-per-category K] [--json]\n                 [method options: --tree-nodes N,… --tree-shape reference|compact|chain,… --draft-threshold P,… --tree-stats FILE …]\n  (Token Recycling by default: the paper's 80-node tree and a 6-node chain with --draft-threshold 0.3)\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.\n  Without --questions: the Spec-Bench questions shipped in Fixtures/spec-bench/, looked up in the current\n  directory, then above the executable.",
 ]
 
 /// Every command, in the order `usage` lists them.
-let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, help"
+let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, activations, explain, help"
 
 func main() -> Int32 {
     var raw = Array(CommandLine.arguments.dropFirst())
@@ -106,6 +110,8 @@ func main() -> Int32 {
         case "distribution": try distributionCommand(raw)
         case "vocab-table": try vocabTableCommand(raw)
         case "verify": try verifyCommand(raw)
+        case "activations": try activationsCommand(raw)
+        case "explain": try explainCommand(raw)
         default:
             throw CLIError("unknown command '\(command)'. Commands: \(commandNames)")
         }
