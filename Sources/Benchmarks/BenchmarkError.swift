@@ -14,7 +14,8 @@ public enum BenchmarkError: Error, Equatable, CustomStringConvertible {
     case textFileUnreadable(path: String)
     /// The text file of the tokenizer benchmark is neither a JSON array of strings nor UTF-8 text.
     case textFileNotText(path: String)
-    /// The file is not a vocab table written by the vocab-table calibration.
+    /// A competing process for `bench --busy` could not be started (`posix_spawn` returned `code`).
+    case cannotStartProcess(path: String, code: Int)
 
     public var description: String {
         switch self {
@@ -32,6 +33,8 @@ public enum BenchmarkError: Error, Equatable, CustomStringConvertible {
             return "cannot read the text file \(path): give an existing file (a JSON array of strings, or UTF-8 text)"
         case .textFileNotText(let path):
             return "\(path) is neither a JSON array of strings nor UTF-8 text: convert it to UTF-8 or give a JSON array of strings"
+        case .cannotStartProcess(let path, let code):
+            return "cannot start the competing process \(path) (posix_spawn error \(code)): check that the file exists and is executable, or run bench without --busy"
         }
     }
 }

@@ -7,12 +7,14 @@ func benchCommand(_ raw: [String]) throws {
                              valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file", "questions",
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
-                                                                     "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold"]),
+                                                                     "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold",
+                                                                     "busy", "rounds", "busy-seconds"]),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if args.has("tokenizer") { return try benchTokenizer(args) }
     if args.has("batch-sweep") { return try benchBatchSweep(args) }
     if args.has("spec-bench") { return try benchSpecBench(args) }
+    if args.string("busy") != nil { return try benchBusy(args) }
     let options = ModelBenchmark.Options(runs: try args.int("runs", default: 5, range: 1...100)!,
                                          promptLength: try args.int("prompt-length", default: 64, range: 1...4096)!,
                                          decodeTokens: try args.int("decode-tokens", default: 32, range: 1...4096)!,
@@ -46,4 +48,28 @@ func benchTokenizer(_ args: Arguments) throws {
     let texts = try args.string("text-file").map { try TokenizerBenchmark.texts(contentsOfFile: $0) } ?? TokenizerBenchmark.syntheticCorpus(bytes: 1 << 20)
     let report = TokenizerBenchmark.run(tokenizer: tokenizer, texts: texts)
     if args.has("json") { printJSON(report.json()) } else { print(report.line()) }
+}
+
+/// `bench --busy N`: 1-thread and T-thread decode, alternated, while N `touchstone burn`
+/// processes compete for the cores (each bounded by --busy-seconds, ended by PID when done).
+func benchBusy(_ args: Arguments) throws {
+    let processes = try args.int("busy", default: 2, range: 0...64)!
+    let seconds = try args.int("busy-seconds", default: 600, range: 1...86_400)!
+    let options = BusyMachineBenchmark.Options(competingProcesses: processes,
+                                               rounds: try args.int("rounds", default: 4, range: 1...100)!,
+                                               promptLength: try args.int("prompt-length", default: 16, range: 1...4096)!,
+                                               decodeTokens: try args.int("decode-tokens", default: 32, range: 1...4096)!)
+    let model = try loadModel(args).model
+    let executable = currentExecutablePath()
+    let report = try BusyMachineBenchmark.run(model: model, options: options, load: { n in
+        try CompetingLoad(processes: n, executable: executable, arguments: ["burn", "--seconds", "\(seconds)"])
+    }, progress: { printError($0) })
+    if args.has("json") { printJSON(report.json()) } else { print(report.table()) }
+}
+
+/// `touchstone burn --seconds S` (not listed in the help): keeps one core busy for S seconds;
+/// the competing process of `bench --busy`.
+func burnCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "burn", raw, valueOptions: ["seconds"], flagOptions: [])
+    burnCPU(seconds: Double(try args.int("seconds", default: 60, range: 1...86_400)!))
 }
