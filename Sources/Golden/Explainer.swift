@@ -163,14 +163,16 @@ extension Explainer.Report {
         return String(format: "%.3e", x)
     }
 
+    private static func setting(_ x: Double) -> String { String(format: "%g", x) }
+
     /// A sentence naming the first jump (or saying there is none).
     public var jumpSummary: String {
         guard let j = firstJump else {
-            return "no jump: no array's normalized MSE exceeds both \(Self.number(rule.floor)) and \(Self.number(rule.ratio))× the array before it"
+            return "no jump: no array's normalized MSE exceeds both the floor \(Self.setting(rule.floor)) and \(Self.setting(rule.ratio))× the array before it"
         }
         let c = comparisons[j]
         let before = jumpPredecessor.map { "\(comparisons[$0].name)'s \(Self.number(comparisons[$0].normalizedMSE))" } ?? "0 (it is the first array compared)"
-        var s = "first jump: \(c.name)\(c.layer.map { " (block \($0))" } ?? "") — normalized MSE \(Self.number(c.normalizedMSE)) exceeds the floor \(Self.number(rule.floor)) and \(Self.number(rule.ratio))× \(before)"
+        var s = "first jump: \(c.name)\(c.layer.map { " (block \($0))" } ?? "") — normalized MSE \(Self.number(c.normalizedMSE)) exceeds the floor \(Self.setting(rule.floor)) and \(Self.setting(rule.ratio))× \(before)"
         if let p = Self.position(c.worstIndex, shape: c.shape) { s += "; largest |Δ| \(Self.number(c.maxAbsError)) at \(p)" }
         if !c.operation.isEmpty { s += ". Likely faulty operation: \(c.operation)" }
         return s
