@@ -55,7 +55,7 @@ func activationsCommand(_ raw: [String]) throws {
 
 /// `touchstone explain REFERENCE CANDIDATE`: names where two activation dumps first part.
 func explainCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "explain", raw, valueOptions: ["floor", "ratio", "threads"], flagOptions: ["json"])
+    let args = try Arguments(command: "explain", raw, valueOptions: ["floor", "ratio", "threads"], flagOptions: ["json"], positionalLimit: 2)
     guard args.positional.count == 2 else {
         throw CLIError("usage: touchstone explain REFERENCE_DIR CANDIDATE_DIR [--floor F] [--ratio R] [--json]")
     }
