@@ -62,6 +62,7 @@ public final class ParallelFor: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private let sleepingWorkers = Atomic<Int>(0)
     private let callerSleeping = Atomic<Bool>(false)
+    private let startedWorkers = Atomic<Int>(0)
     /// `claims[t]` = the last generation in which slice `t` was claimed; claiming is a
     /// compare-and-exchange to the current generation, so each slice runs once per job.
     private let claims: UnsafeMutablePointer<Atomic<Int>>
@@ -88,6 +89,8 @@ public final class ParallelFor: @unchecked Sendable {
             // Workers keep the pool alive until `shutdown()`.
             threads.append(startThread { self.workerLoop(index: worker) })
         }
+        // Returns once every worker runs (and carries its name), so a pool is whole when made.
+        while startedWorkers.load(ordering: .acquiring) < self.threadCount - 1 { sched_yield() }
     }
 
     deinit {
@@ -214,7 +217,14 @@ public final class ParallelFor: @unchecked Sendable {
         }
     }
 
+    /// The name worker threads carry (in /proc/self/task/*/comm on Linux, and in debuggers).
+    public static let workerThreadName = "parallel-for"
+
     private func workerLoop(index: Int) {
+        #if os(Linux)
+        Self.nameThisThread(Self.workerThreadName)
+        #endif
+        startedWorkers.wrappingAdd(1, ordering: .releasing)
         // Generation 0 is the pool's initial state, so a worker that starts late still sees
         // the first job (its generation is 1).
         var seen = 0
@@ -248,6 +258,16 @@ public final class ParallelFor: @unchecked Sendable {
             }
         }
     }
+
+    #if os(Linux)
+    /// Sets the calling thread's name (`pthread_setname_np` is not exported to Swift's Glibc).
+    private static func nameThisThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        if fd < 0 { return }
+        _ = name.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+    #endif
 
     /// CLOCK_MONOTONIC in nanoseconds.
     private static func nanoseconds() -> Int {
