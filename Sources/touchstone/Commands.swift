@@ -145,11 +145,12 @@ func generateCommand(_ raw: [String]) throws {
                              valueOptions: commonValueOptions.union(processorOptionNames).union(strategyOptionNames)
                                 .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings"]),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
-    let strategy = try makeStrategy(args)
+    var strategy = try makeStrategy(args)
     let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
     let topLogits = try args.int("top-logits", default: 5, range: 0...1000)!
     try configureThreads(args)
     let loaded = try loadModel(args)
+    if let vocabulary = dryVocabulary(args, loaded) { strategy = try makeStrategy(args, vocabulary: vocabulary) }
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
     try probeFinite(loaded.model, prompt: prompt)

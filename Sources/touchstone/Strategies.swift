@@ -21,7 +21,7 @@ func given(_ args: Arguments, _ names: Set<String>) -> StrategyArguments {
 /// The strategy `generate` runs: `--strategy` (greedy by default; `speculative --seed N` is the
 /// historical spelling of `speculative-sampling`) with its options and processors. An option the
 /// strategy does not take is an error, never ignored.
-func makeStrategy(_ args: Arguments) throws -> any DecodingStrategy {
+func makeStrategy(_ args: Arguments, vocabulary: DryVocabulary? = nil) throws -> any DecodingStrategy {
     var name = args.string("strategy") ?? "greedy"
     if name == "speculative" && args.string("seed") != nil { name = SpeculativeSampling.Strategy.name }
     guard let type = DecodingStrategies.named(name) else {
@@ -47,7 +47,7 @@ func makeStrategy(_ args: Arguments) throws -> any DecodingStrategy {
     }
     do {
         let processors = type.processorUse == .none ? ProcessorSettings.none
-            : try ProcessorSettings(arguments: given(args, processorOptionNames.subtracting(own)))
+            : try ProcessorSettings(arguments: given(args, processorOptionNames.subtracting(own)), vocabulary: vocabulary)
         let context = StrategyContext(loadModel: { name in
             try ModelStore.load(path: try ModelStore.resolve(name, log: { printError($0) })).model
         })
@@ -55,6 +55,13 @@ func makeStrategy(_ args: Arguments) throws -> any DecodingStrategy {
     } catch let e as StrategyError {
         throw CLIError(e.description)
     }
+}
+
+/// The tokenizer as DRY's vocabulary, when DRY's text sequence breakers need resolving.
+func dryVocabulary(_ args: Arguments, _ loaded: ModelStore.Loaded) -> DryVocabulary? {
+    guard args.string("dry-multiplier") != nil, args.string("dry-sequence-breaker-ids") == nil, let tokenizer = loaded.tokenizer else { return nil }
+    return DryVocabulary(count: tokenizer.vocabularySize, tokenBytes: { (try? tokenizer.tokenBytes(for: $0)) ?? [] },
+                         encode: { tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecialTokens: false) })
 }
 
 /// `help generate`'s strategy section, from the registry.
@@ -92,7 +99,7 @@ func distributionCommand(_ raw: [String]) throws {
     try probeFinite(loaded.model, prompt: prompt)
     let settings: ProcessorSettings
     do {
-        settings = try ProcessorSettings(arguments: given(args, processorOptionNames))
+        settings = try ProcessorSettings(arguments: given(args, processorOptionNames), vocabulary: dryVocabulary(args, loaded))
         try settings.checkTokenIDs(vocabularySize: loaded.model.shape.vocabularySize)
     } catch let e as StrategyError { throw CLIError(e.description) }
     let d: (supportSize: Int, top: [(id: Int, probability: Float)])

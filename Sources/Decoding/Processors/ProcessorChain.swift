@@ -9,8 +9,10 @@ public enum ProcessorOrder: Sendable, Equatable {
     case hf
     /// llama.cpp `common_sampler` default chain: logit_bias → [no_repeat_ngram → bad_words →
     /// min_new_tokens → suppress_tokens: Hugging Face masks with no llama.cpp counterpart] →
-    /// penalties (repeat + freq + present, last 64 tokens) → top_k → typical_p → top_p → min_p →
-    /// temperature (last). DRY, top-nσ and XTC are not implemented. llama.cpp semantics.
+    /// penalties (repeat + freq + present, last 64 tokens) → dry → top_n_sigma → top_k →
+    /// typical_p → top_p → min_p → xtc → temperature. With Mirostat set, as `common_sampler`
+    /// does, the chain is logit_bias → [masks] → temperature → mirostat and any other sampler
+    /// set is an error (llama.cpp would ignore it). llama.cpp semantics.
     case llamaCpp
     /// mlx-lm: logit_bias → [masks as above] → repetition_penalty (last 20 tokens) →
     /// frequency_penalty → presence_penalty → log_softmax → top_p → min_p → top_k →
@@ -61,7 +63,8 @@ public enum ProcessorOrder: Sendable, Equatable {
             return ["logit_bias", "repetition_penalty", "frequency_penalty", "presence_penalty"] + masks
                 + ["temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"]
         case .llamaCpp:
-            return ["logit_bias"] + masks + ["penalties", "top_k", "typical_p", "top_p", "min_p", "epsilon_cutoff", "eta_cutoff", "temperature"]
+            return ["logit_bias"] + masks + ["penalties", "dry", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc",
+                                             "epsilon_cutoff", "eta_cutoff", "temperature", "mirostat"]
         case .mlx:
             return ["logit_bias"] + masks + ["repetition_penalty", "frequency_penalty", "presence_penalty",
                                               "log_softmax", "top_p", "min_p", "top_k", "typical_p", "epsilon_cutoff", "eta_cutoff", "temperature"]
@@ -85,10 +88,17 @@ public enum ProcessorChain {
     /// Every name `ProcessorOrder.custom` accepts.
     public static let knownNames = ["logit_bias", "repetition_penalty", "frequency_penalty", "presence_penalty", "penalties",
                                     "no_repeat_ngram", "bad_words", "min_new_tokens", "suppress_tokens", "log_softmax",
-                                    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"]
+                                    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
+                                    "dry", "top_n_sigma", "xtc", "mirostat"]
 
     /// The warpers: processors that only run when sampling (Hugging Face's former `LogitsWarper`s).
-    public static let warperNames: Set<String> = ["log_softmax", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"]
+    /// DRY is a penalty, not a warper: it also runs in greedy and beam search.
+    public static let warperNames: Set<String> = ["log_softmax", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
+                                                  "top_n_sigma", "xtc", "mirostat"]
+
+    /// The processors that need the sampling loop (`LoopStateProcessor`): XTC draws a uniform,
+    /// Mirostat keeps `μ` and hands its truncation to the final draw.
+    public static let loopStateNames: Set<String> = ["xtc", "mirostat"]
 
     /// The processors for `parameters` in `order`, skipping every unset or neutral parameter
     /// exactly as Hugging Face's `_get_logits_processor` does (temperature ≠ 1, top_k ≠ 0,
@@ -97,11 +107,19 @@ public enum ProcessorChain {
     ///
     /// - Throws: `SamplingParameterError` for values no ecosystem accepts (temperature ≤ 0 under
     ///   Hugging Face semantics, top_p outside [0, 1], non-positive penalties, …).
-    public static func make(_ parameters: SamplingParameters, order: ProcessorOrder = .hf, sampling: Bool = true) throws -> [any LogitsProcessor] {
+    ///
+    /// XTC and Mirostat (`loopStateNames`) are built only with `loopState == true`, for a caller
+    /// that runs the chain with `process(_:context:state:)` and calls `accept` after its draw
+    /// (`SampleDecoding`); otherwise setting them is an error. DRY, top-nσ, XTC and Mirostat exist
+    /// only in the `llama.cpp` profile and in explicit lists: set under `hf` or `mlx`, they are an
+    /// error (never silently dropped).
+    public static func make(_ parameters: SamplingParameters, order: ProcessorOrder = .hf, sampling: Bool = true,
+                            loopState: Bool = false) throws -> [any LogitsProcessor] {
         let p = parameters
         let sem = order.semantics
         let keep = p.minTokensToKeep
         guard keep >= 1 else { throw SamplingParameterError("min_tokens_to_keep must be at least 1 (got \(keep))") }
+        let names = try llamaCppSamplerNames(p, order: order, sampling: sampling, loopState: loopState)
         func window(_ hfDefault: PenaltyScope) -> PenaltyScope {
             if let n = p.penaltyLastN { return n < 0 ? .context : .lastN(n) }
             switch sem {
@@ -111,7 +129,7 @@ public enum ProcessorChain {
             }
         }
         var out: [any LogitsProcessor] = []
-        for name in order.names {
+        for name in names {
             if !sampling && warperNames.contains(name) { continue }
             switch name {
             case "logit_bias":
@@ -178,10 +196,80 @@ public enum ProcessorChain {
                 if let v = p.epsilonCutoff, v > 0, v < 1 { out.append(EpsilonCutoff(v, minTokensToKeep: keep)) }
             case "eta_cutoff":
                 if let v = p.etaCutoff, v > 0, v < 1 { out.append(EtaCutoff(v, minTokensToKeep: keep)) }
+            case "dry":
+                if let d = dry(p) {
+                    guard let breakers = p.drySequenceBreakers else {
+                        throw SamplingParameterError("DRY's sequence breakers are not resolved to token ids: give --dry-sequence-breakers with a model that has a tokenizer, --dry-sequence-breaker-ids, or '[]' for none")
+                    }
+                    out.append(Dry(multiplier: d.multiplier, base: d.base, allowedLength: d.allowedLength, lastN: d.lastN, sequenceBreakers: breakers))
+                }
+            case "top_n_sigma":
+                if let n = p.topNSigma, Float(n) > 0 { out.append(TopNSigma(n)) }
+            case "xtc":
+                if let x = xtc(p) { out.append(XTC(probability: x.probability, threshold: x.threshold, minTokensToKeep: keep)) }
+            case "mirostat":
+                if let m = try mirostat(p) { out.append(m) }
             default:
                 throw SamplingParameterError("unknown processor \"\(name)\"; known: \(knownNames.joined(separator: ", "))")
             }
         }
+        if let i = out.firstIndex(where: { $0 is Mirostat }), i != out.count - 1 {
+            throw SamplingParameterError("mirostat chooses the token, so it must be the last processor; move it to the end of --processor-order")
+        }
         return out
+    }
+
+    /// DRY's parameters when it is on (multiplier ≠ 0, base ≥ 1, window ≠ 0; llama.cpp's defaults
+    /// base 1.75, allowed length 2, window -1).
+    static func dry(_ p: SamplingParameters) -> (multiplier: Double, base: Double, allowedLength: Int, lastN: Int)? {
+        guard let m = p.dryMultiplier else { return nil }
+        let d = Dry(multiplier: m, base: p.dryBase ?? 1.75, allowedLength: p.dryAllowedLength ?? 2, lastN: p.dryPenaltyLastN ?? -1)
+        return d.isActive ? (d.multiplier, d.base, d.allowedLength, d.lastN) : nil
+    }
+
+    /// XTC's parameters when it is on (probability > 0, threshold ≤ 0.5; default threshold 0.1).
+    static func xtc(_ p: SamplingParameters) -> (probability: Double, threshold: Double)? {
+        guard let q = p.xtcProbability, Float(q) > 0 else { return nil }
+        let t = p.xtcThreshold ?? 0.1
+        return Float(t) > 0.5 ? nil : (q, t)
+    }
+
+    static func mirostat(_ p: SamplingParameters) throws -> Mirostat? {
+        guard let v = p.mirostat, v != 0 else { return nil }
+        guard let version = Mirostat.Version(rawValue: v) else { throw SamplingParameterError("mirostat must be 0, 1 or 2 (got \(v))") }
+        return Mirostat(version: version, tau: p.mirostatTau ?? 5, eta: p.mirostatEta ?? 0.1)
+    }
+
+    /// The names `make` walks: `order.names`, checked for the llama.cpp samplers (profile,
+    /// loop state) and, in the llama.cpp profile with Mirostat, `common_sampler`'s Mirostat chain.
+    static func llamaCppSamplerNames(_ p: SamplingParameters, order: ProcessorOrder, sampling: Bool, loopState: Bool) throws -> [String] {
+        let on: [(name: String, option: String, set: Bool)] = [
+            ("dry", "--dry-multiplier", dry(p) != nil),
+            ("top_n_sigma", "--top-n-sigma", (p.topNSigma.map { Float($0) > 0 }) ?? false),
+            ("xtc", "--xtc-probability", xtc(p) != nil),
+            ("mirostat", "--mirostat", (p.mirostat ?? 0) != 0),
+        ]
+        var names = order.names
+        for s in on where s.set && !names.contains(s.name) {
+            throw SamplingParameterError("\(s.option): the \(order.semantics.rawValue) processor order has no \(s.name) (it is a llama.cpp sampler); use --processor-order llama.cpp or list \(s.name) in --processor-order")
+        }
+        if sampling && !loopState, let s = on.first(where: { $0.set && loopStateNames.contains($0.name) }) {
+            throw SamplingParameterError("\(s.option) needs draws and state from the sampling loop; only --strategy sample runs it")
+        }
+        if order == .llamaCpp && (p.mirostat ?? 0) != 0 && sampling {
+            // common_sampler: logit_bias → temperature → mirostat, nothing else.
+            let ignored: [(String, Bool)] = [
+                ("--repetition-penalty/--frequency-penalty/--presence-penalty",
+                 (p.repetitionPenalty ?? 1) != 1 || (p.frequencyPenalty ?? 0) != 0 || (p.presencePenalty ?? 0) != 0),
+                ("--dry-multiplier", dry(p) != nil), ("--top-n-sigma", on[1].set), ("--top-k", (p.topK ?? 0) != 0),
+                ("--typical-p", (p.typicalP ?? 1) < 1), ("--top-p", (p.topP ?? 1) < 1), ("--min-p", (p.minP ?? 0) > 0),
+                ("--xtc-probability", xtc(p) != nil), ("--epsilon-cutoff", p.epsilonCutoff != nil), ("--eta-cutoff", p.etaCutoff != nil),
+            ]
+            if let (option, _) = ignored.first(where: { $0.1 }) {
+                throw SamplingParameterError("\(option) with --mirostat: llama.cpp's common_sampler runs only logit bias, temperature and mirostat (it would ignore \(option)); drop it, or give an explicit --processor-order list ending in mirostat")
+            }
+            names = names.filter { !["penalties", "dry", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc", "epsilon_cutoff", "eta_cutoff"].contains($0) }
+        }
+        return names
     }
 }

@@ -41,13 +41,40 @@ public struct SamplingParameters: Sendable, Equatable {
     public var minTokensToKeep: Int
     /// End-of-sequence ids (for `minNewTokens` and the bad-words EOS filter).
     public var eosTokenIDs: [Int]
+    /// DRY multiplier (0 or nil = off). See `Dry`.
+    public var dryMultiplier: Double?
+    /// DRY base (nil = llama.cpp's 1.75; DRY is off below 1).
+    public var dryBase: Double?
+    /// DRY allowed repetition length (nil = llama.cpp's 2).
+    public var dryAllowedLength: Int?
+    /// DRY window in tokens (nil = llama.cpp's -1, the whole context; 0 = off).
+    public var dryPenaltyLastN: Int?
+    /// DRY sequence breakers as token sequences, head first (llama.cpp's processed breakers;
+    /// `Dry.sequenceBreakers(_:vocabulary:)` makes them from text). nil with DRY on is an error:
+    /// pass `[]` for none.
+    public var drySequenceBreakers: [[Int]]?
+    /// XTC probability in [0, 1] (0 or nil = off). See `XTC`.
+    public var xtcProbability: Double?
+    /// XTC threshold (nil = llama.cpp's 0.1; above 0.5 XTC is off).
+    public var xtcThreshold: Double?
+    /// Top-nσ's n (nil or <= 0 = off). See `TopNSigma`.
+    public var topNSigma: Double?
+    /// Mirostat version: 1 or 2 (0 or nil = off). See `Mirostat`.
+    public var mirostat: Int?
+    /// Mirostat target surprise τ (nil = llama.cpp's 5).
+    public var mirostatTau: Double?
+    /// Mirostat learning rate η (nil = llama.cpp's 0.1).
+    public var mirostatEta: Double?
 
     public init(temperature: Double? = nil, topK: Int? = nil, topP: Double? = nil, minP: Double? = nil,
                 typicalP: Double? = nil, epsilonCutoff: Double? = nil, etaCutoff: Double? = nil,
                 repetitionPenalty: Double? = nil, frequencyPenalty: Double? = nil, presencePenalty: Double? = nil,
                 penaltyLastN: Int? = nil, noRepeatNgramSize: Int? = nil, minNewTokens: Int? = nil,
                 badWordsIDs: [[Int]]? = nil, logitBias: [Int: Double]? = nil, suppressTokens: [Int]? = nil,
-                minTokensToKeep: Int = 1, eosTokenIDs: [Int] = []) {
+                minTokensToKeep: Int = 1, eosTokenIDs: [Int] = [],
+                dryMultiplier: Double? = nil, dryBase: Double? = nil, dryAllowedLength: Int? = nil, dryPenaltyLastN: Int? = nil,
+                drySequenceBreakers: [[Int]]? = nil, xtcProbability: Double? = nil, xtcThreshold: Double? = nil,
+                topNSigma: Double? = nil, mirostat: Int? = nil, mirostatTau: Double? = nil, mirostatEta: Double? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -66,6 +93,17 @@ public struct SamplingParameters: Sendable, Equatable {
         self.suppressTokens = suppressTokens
         self.minTokensToKeep = minTokensToKeep
         self.eosTokenIDs = eosTokenIDs
+        self.dryMultiplier = dryMultiplier
+        self.dryBase = dryBase
+        self.dryAllowedLength = dryAllowedLength
+        self.dryPenaltyLastN = dryPenaltyLastN
+        self.drySequenceBreakers = drySequenceBreakers
+        self.xtcProbability = xtcProbability
+        self.xtcThreshold = xtcThreshold
+        self.topNSigma = topNSigma
+        self.mirostat = mirostat
+        self.mirostatTau = mirostatTau
+        self.mirostatEta = mirostatEta
     }
 }
 

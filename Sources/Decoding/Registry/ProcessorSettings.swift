@@ -1,3 +1,4 @@
+import Foundation
 import Formats
 
 /// The logits processors a strategy runs with: every `SamplingParameters` field that was set and
@@ -8,6 +9,13 @@ public struct ProcessorSettings: Sendable, Equatable {
     /// The order as given (`hf`, `llama.cpp`, `mlx` or a list of names).
     public var orderName: String
     public var order: ProcessorOrder
+    /// DRY's sequence breakers as given in text (`--dry-sequence-breakers`); nil = not given
+    /// (llama.cpp's default `["\n", ":", "\"", "*"]` when DRY is on). Recorded as given; the
+    /// token sequences they resolve to are `parameters.drySequenceBreakers`.
+    public var drySequenceBreakerTexts: [String]?
+
+    /// llama.cpp's default DRY sequence breakers (`common_params_sampling.dry_sequence_breakers`).
+    public static let defaultDrySequenceBreakers = ["\n", ":", "\"", "*"]
 
     /// `parameters` run in the order `orderName` names (see `ProcessorOrder(parsing:)`).
     public init(_ parameters: SamplingParameters, order orderName: String = "hf") throws {
@@ -55,19 +63,37 @@ public struct ProcessorSettings: Sendable, Equatable {
     static let logitBias = StrategyOption("logit-bias", .text(placeholder: "42:-5,7:2"), help: "bias per token id")
     static let suppressTokens = StrategyOption("suppress-tokens", .text(placeholder: "1,2"), help: "ids never generated")
     static let minTokensToKeep = StrategyOption("min-tokens-to-keep", .integer(1...Int(Int32.max)), default: "1", help: "floor of the truncating warpers")
+    static let dryMultiplier = StrategyOption("dry-multiplier", .number(nil), help: "DRY repetition penalty multiplier (0 = off; llama.cpp sampler)")
+    static let dryBase = StrategyOption("dry-base", .number(nil), help: "DRY base (default 1.75; < 1 = off)")
+    static let dryAllowedLength = StrategyOption("dry-allowed-length", .integer(0...Int(Int32.max)), help: "DRY: repetitions up to this length are free (default 2)")
+    static let dryPenaltyLastN = StrategyOption("dry-penalty-last-n", .integer(-1...Int(Int32.max)), help: "DRY window (default -1 = whole context; 0 = off)")
+    static let drySequenceBreakers = StrategyOption("dry-sequence-breakers", .text(placeholder: "'[\"\\n\", \":\"]'"), help: "DRY sequence breakers, a JSON array of strings (default [\"\\n\", \":\", \"\\\"\", \"*\"]; needs the tokenizer)")
+    static let drySequenceBreakerIDs = StrategyOption("dry-sequence-breaker-ids", .text(placeholder: "1;2,3"), help: "DRY sequence breakers as token sequences (instead of text)")
+    static let xtcProbability = StrategyOption("xtc-probability", .number(0...1), help: "XTC: chance per step of excluding the top choices (0 = off)")
+    static let xtcThreshold = StrategyOption("xtc-threshold", .number(nil), help: "XTC probability threshold (default 0.1; > 0.5 = off)")
+    static let topNSigma = StrategyOption("top-n-sigma", .number(nil), help: "keep logits >= max - n*sigma (<= 0 = off)")
+    static let mirostat = StrategyOption("mirostat", .integer(0...2), help: "Mirostat version 1 or 2 (0 = off)")
+    static let mirostatTau = StrategyOption("mirostat-tau", .number(nil), help: "Mirostat target surprise (default 5)")
+    static let mirostatEta = StrategyOption("mirostat-eta", .number(nil), help: "Mirostat learning rate (default 0.1)")
     static let processorOrder = StrategyOption("processor-order", .text(placeholder: "hf|llama.cpp|mlx|name,name,..."), default: "hf", help: "processor order and semantics")
 
     /// Every processor option, in the order fixtures record them.
     public static let options: [StrategyOption] = [
         temperature, topK, topP, minP, typicalP, epsilonCutoff, etaCutoff, repetitionPenalty, frequencyPenalty, presencePenalty,
-        penaltyLastN, noRepeatNgramSize, minNewTokens, badWordsIDs, logitBias, suppressTokens, minTokensToKeep, processorOrder,
+        penaltyLastN, noRepeatNgramSize, minNewTokens, badWordsIDs, logitBias, suppressTokens, minTokensToKeep,
+        dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, drySequenceBreakers, drySequenceBreakerIDs,
+        xtcProbability, xtcThreshold, topNSigma, mirostat, mirostatTau, mirostatEta, processorOrder,
     ]
 
-    /// The warpers: options that only sampling strategies accept.
-    public static let warperNames: Set<String> = ["temperature", "top-k", "top-p", "min-p", "typical-p", "epsilon-cutoff", "eta-cutoff"]
+    /// The warpers: options that only sampling strategies accept (XTC and Mirostat also need
+    /// the sampling loop's draws; top-nσ truncates like top-k).
+    public static let warperNames: Set<String> = ["temperature", "top-k", "top-p", "min-p", "typical-p", "epsilon-cutoff", "eta-cutoff",
+                                                  "top-n-sigma", "xtc-probability", "xtc-threshold", "mirostat", "mirostat-tau", "mirostat-eta"]
 
-    /// Reads the processor options from `arguments`.
-    public init(arguments a: StrategyArguments) throws {
+    /// Reads the processor options from `arguments`. DRY's text sequence breakers are resolved to
+    /// token sequences with `vocabulary`; without one they stay unresolved and building the
+    /// processors fails with a message saying so (token-id breakers need no vocabulary).
+    public init(arguments a: StrategyArguments, vocabulary: DryVocabulary? = nil) throws {
         var p = SamplingParameters()
         p.temperature = try a.double(Self.temperature)
         p.topK = try a.int(Self.topK)
@@ -106,8 +132,51 @@ public struct ProcessorSettings: Sendable, Equatable {
             }
             p.logitBias = bias
         }
+        p.dryMultiplier = try a.double(Self.dryMultiplier)
+        p.dryBase = try a.double(Self.dryBase)
+        p.dryAllowedLength = try a.int(Self.dryAllowedLength)
+        p.dryPenaltyLastN = try a.int(Self.dryPenaltyLastN)
+        p.xtcProbability = try a.double(Self.xtcProbability)
+        p.xtcThreshold = try a.double(Self.xtcThreshold)
+        p.topNSigma = try a.double(Self.topNSigma)
+        p.mirostat = try a.int(Self.mirostat)
+        p.mirostatTau = try a.double(Self.mirostatTau)
+        p.mirostatEta = try a.double(Self.mirostatEta)
+        func requires(_ options: [StrategyOption], _ main: StrategyOption) throws {
+            if !a.has(main), let o = options.first(where: { a.has($0) }) {
+                throw StrategyError("--\(o.name) has no effect without --\(main.name); give --\(main.name) too, or drop it")
+            }
+        }
+        try requires([Self.dryBase, Self.dryAllowedLength, Self.dryPenaltyLastN, Self.drySequenceBreakers, Self.drySequenceBreakerIDs], Self.dryMultiplier)
+        try requires([Self.xtcThreshold], Self.xtcProbability)
+        try requires([Self.mirostatTau, Self.mirostatEta], Self.mirostat)
+        var texts: [String]? = nil
+        if let raw = try a.text(Self.drySequenceBreakers) {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed]) as? [String] else {
+                throw StrategyError("--dry-sequence-breakers: '\(raw)' is not a JSON array of strings (e.g. '[\"\\n\", \":\"]', or '[]' for none)")
+            }
+            texts = list
+        }
+        if let raw = try a.text(Self.drySequenceBreakerIDs) {
+            // "1;2,3" = the breakers [1] and [2, 3]; "" = none. These win over the text form
+            // (a fixture records both: the text as given and the ids it resolved to).
+            p.drySequenceBreakers = try raw.split(separator: ";").map { seq in
+                try seq.split(separator: ",").map { t -> Int in
+                    guard let v = Int(t.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw StrategyError("--dry-sequence-breaker-ids: '\(t)' is not a token id (format: 1;2,3)") }
+                    return v
+                }
+            }
+        } else if p.dryMultiplier != nil {
+            let list = texts ?? Self.defaultDrySequenceBreakers
+            if list.allSatisfy(\.isEmpty) { p.drySequenceBreakers = [] } else if let vocabulary { p.drySequenceBreakers = Dry.sequenceBreakers(list, vocabulary: vocabulary) }
+        }
         try self.init(p, order: try a.text(Self.processorOrder) ?? "hf")
+        drySequenceBreakerTexts = texts
     }
+
+    /// Whether building these processors needs a vocabulary first (DRY on with text breakers
+    /// not yet resolved): then rebuild with `init(arguments:vocabulary:)`.
+    public var needsVocabulary: Bool { parameters.dryMultiplier != nil && parameters.drySequenceBreakers == nil }
 
     private static func idList(_ raw: String, option: StrategyOption) throws -> [Int] {
         let parts = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -144,6 +213,7 @@ public struct ProcessorSettings: Sendable, Equatable {
         try check(parameters.suppressTokens ?? [], "suppress-tokens")
         try check((parameters.badWordsIDs ?? []).flatMap { $0 }, "bad-words-ids")
         try check((parameters.logitBias ?? [:]).keys.sorted(), "logit-bias")
+        try check((parameters.drySequenceBreakers ?? []).flatMap { $0 }, "dry-sequence-breaker-ids")
     }
 
     /// The set parameters as recorded in fixtures and statistics, in option order;
@@ -169,6 +239,22 @@ public struct ProcessorSettings: Sendable, Equatable {
         add(Self.logitBias, p.logitBias.map { b in .string(b.keys.sorted().map { "\($0):\(b[$0]!)" }.joined(separator: ",")) })
         add(Self.suppressTokens, p.suppressTokens.map { .string($0.map(String.init).joined(separator: ",")) })
         if p.minTokensToKeep != 1 { add(Self.minTokensToKeep, .int(p.minTokensToKeep)) }
+        add(Self.dryMultiplier, p.dryMultiplier.map { .double($0) })
+        add(Self.dryBase, p.dryBase.map { .double($0) })
+        add(Self.dryAllowedLength, p.dryAllowedLength.map { .int($0) })
+        add(Self.dryPenaltyLastN, p.dryPenaltyLastN.map { .int($0) })
+        add(Self.drySequenceBreakers, drySequenceBreakerTexts.flatMap { texts in
+            (try? JSONSerialization.data(withJSONObject: texts, options: [.sortedKeys, .withoutEscapingSlashes])).map { .string(String(decoding: $0, as: UTF8.self)) }
+        })
+        if p.dryMultiplier != nil {
+            add(Self.drySequenceBreakerIDs, p.drySequenceBreakers.map { .string($0.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")) })
+        }
+        add(Self.xtcProbability, p.xtcProbability.map { .double($0) })
+        add(Self.xtcThreshold, p.xtcThreshold.map { .double($0) })
+        add(Self.topNSigma, p.topNSigma.map { .double($0) })
+        add(Self.mirostat, p.mirostat.map { .int($0) })
+        add(Self.mirostatTau, p.mirostatTau.map { .double($0) })
+        add(Self.mirostatEta, p.mirostatEta.map { .double($0) })
         if out.count >= 2 { add(Self.processorOrder, .string(orderName)) }
         return out
     }

@@ -7,11 +7,15 @@ import Transformer
 ///
 /// Per step, with `ids` = prompt + tokens generated so far:
 /// 1. `scores` = the model's next-token logits (Float32);
-/// 2. `ProcessorChain.make(parameters, order: order, sampling: true).process(&scores, …)`;
+/// 2. `chain.process(&scores, context: …, state: &state)` with `chain = ProcessorChain.make(
+///    parameters, order: order, sampling: true, loopState: true)` and `state =
+///    SamplingLoopState(seed: seed)` (its `Xoshiro256StarStar(seed: seed)`) created once; XTC, if
+///    in the chain, takes one `state.nextUniform()` when it runs;
 /// 3. `p = Sampler.probabilities(from: scores)`;
-/// 4. `u = rng.nextUniformDouble()` with `rng = Xoshiro256StarStar(seed: seed)` created once —
-///    exactly one draw per sampled token, none for the prefill;
-/// 5. `token = Sampler.draw(probabilities: p, uniform: u)`.
+/// 4. `u = state.nextUniform()` — the final draw: exactly one per sampled token (two with XTC,
+///    XTC's first), none for the prefill;
+/// 5. `token = Sampler.draw(probabilities: p, uniform: u)`;
+/// 6. `chain.accept(token:probability: p[token], state:)` (Mirostat updates `μ`).
 /// The prompt is prefilled in one pass; each new token takes one single-token pass with the KV
 /// cache (identical logits by D3). Thread count never changes a token (D2).
 public enum SampleDecoding {
@@ -20,16 +24,17 @@ public enum SampleDecoding {
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
         let c = model.shape
         try DecodingStart.checkPrompt(prompt, contextLength: c.contextLength)
-        let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
-        var rng = Xoshiro256StarStar(seed: seed)
+        let chain = try ProcessorChain.make(parameters, order: order, sampling: true, loopState: true)
+        var state = SamplingLoopState(seed: seed)
         var stats = Generation.Statistics()
         var ids = prompt
         var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, pool: pool, stats: &stats)
         var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
         while recorder.hasRoom {
             var scores = Array(result.logits(row: 0))
-            chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
-            let step = try sample(scores: scores, uniform: rng.nextUniformDouble(), traceTopK: traceTopK)
+            chain.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count), state: &state)
+            let step = try sample(scores: scores, uniform: state.nextUniform(), traceTopK: traceTopK)
+            chain.accept(token: step.token, probability: step.probability ?? 0, state: &state)
             ids.append(step.token)
             guard recorder.emit(step) else { break }
             if cache.length >= c.contextLength { recorder.stop(.contextLimit); break }
