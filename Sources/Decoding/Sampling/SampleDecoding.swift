@@ -105,7 +105,13 @@ extension SampleDecoding {
             self.init(seed: UInt64(try arguments.int(Self.seedOption)!), processors: processors)
         }
 
-        public var parameters: [(String, JSONValue)] { processors.recorded + [("rng", .string(Self.generatorDescription))] }
+        /// With XTC on, each token takes two draws (DOCS.md section 6.2).
+        public static let generatorDescriptionWithXTC = "xoshiro256** seeded by SplitMix64; per token one nextUniformDouble for XTC's coin, then one for the draw"
+
+        public var parameters: [(String, JSONValue)] {
+            let xtc = ProcessorChain.xtc(processors.parameters) != nil && processors.order.names.contains("xtc")
+            return processors.recorded + [("rng", .string(xtc ? Self.generatorDescriptionWithXTC : Self.generatorDescription))]
+        }
         public var seed: UInt64? { seedValue }
 
         public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
