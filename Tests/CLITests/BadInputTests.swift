@@ -18,23 +18,12 @@ final class BadInputTests: XCTestCase {
     func shell(_ script: String, environment: [String: String] = [:]) throws -> ShellRun {
         let exe = CommandLineTests.executable
         guard FileManager.default.isExecutableFile(atPath: exe.path) else { throw XCTSkip("touchstone executable not found beside the test bundle") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
         var env = ProcessInfo.processInfo.environment
         env["T"] = exe.path
         env["M"] = tinyModel
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ShellRun(status: process.terminationStatus, stderr: String(decoding: errData, as: UTF8.self),
-                        stdout: String(decoding: outData, as: UTF8.self))
+        let r = try CommandLineTests.runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", script], environment: env)
+        return ShellRun(status: r.status, stderr: r.stderr, stdout: r.stdout)
     }
 
     func requireTinyModel() throws {

@@ -29,10 +29,18 @@ final class CommandLineTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw XCTSkip("touchstone executable not found beside the test bundle")
         }
+        return try Self.runProcess(Self.executable, arguments, in: directory)
+    }
+
+    /// Runs `executable` with `arguments` (in `directory`, with `environment` when given) and
+    /// captures its exit status, stdout and stderr. Shared by the CLI test classes.
+    static func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
+                           environment: [String: String]? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = Self.executable
+        process.executableURL = executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

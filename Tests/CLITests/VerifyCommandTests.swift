@@ -21,18 +21,7 @@ final class VerifyCommandTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: CommandLineTests.executable.path) else {
             throw XCTSkip("touchstone executable not found beside the test bundle")
         }
-        let process = Process()
-        process.executableURL = CommandLineTests.executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandLineTests.Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                                    stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
+        return try CommandLineTests.runProcess(CommandLineTests.executable, arguments)
     }
 
     /// The fixture as a JSON object, to derive candidates from.
