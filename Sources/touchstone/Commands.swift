@@ -44,15 +44,6 @@ func checkPromptFits(_ prompt: [Int], newTokens: Int, _ model: any CausalLanguag
     }
 }
 
-/// A one-token forward pass over the prompt's first token whose logits must be finite: catches a
-/// model with NaN or infinite weights before any strategy runs (some, like the beam searches, do
-/// not start with `DecodingStart.prefill`, which checks the prompt's logits). Costs one decode step.
-func probeFinite(_ model: any CausalLanguageModel, prompt: [Int]) throws {
-    guard let first = prompt.first else { return }
-    let probe = try model.forward(tokens: [first], cache: model.makeCache(initialCapacity: 1))
-    try NonFiniteCheck.requireFinite(probe.logits, model: model, tokens: prompt)
-}
-
 /// Throws a clear error when `path` cannot be an output file (a directory, or a missing parent
 /// directory) before any work is done.
 func checkWritable(_ path: String) throws {
@@ -153,7 +144,6 @@ func generateCommand(_ raw: [String]) throws {
     if let vocabulary = dryVocabulary(args, loaded) { strategy = try makeStrategy(args, vocabulary: vocabulary) }
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
-    try probeFinite(loaded.model, prompt: prompt)
     let json = args.has("json")
     let eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
     // Streamed text leaves special tokens out (a chat answer ends without a raw <|im_end|>);

@@ -96,7 +96,6 @@ func distributionCommand(_ raw: [String]) throws {
     let loaded = try loadModel(args)
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: 1, loaded.model)
-    try probeFinite(loaded.model, prompt: prompt)
     let settings: ProcessorSettings
     do {
         settings = try ProcessorSettings(arguments: given(args, processorOptionNames), vocabulary: dryVocabulary(args, loaded))

@@ -193,6 +193,9 @@ final class BadInputTests: XCTestCase {
         let dir = try temporaryDirectory()
         for command in ["$T generate --model \"\(model)\" --prompt-ids 1,2,3 --max-new-tokens 3 --json",
                         "$T generate --model \"\(model)\" --prompt-ids 1,2,3 --max-new-tokens 3 --strategy beam --num-beams 2 --json",
+                        "$T generate --model \"\(model)\" --prompt-ids 1,2,3 --max-new-tokens 3 --strategy lookahead --json",
+                        "$T generate --model \"\(model)\" --prompt-ids 1,2,3 --max-new-tokens 3 --strategy speculative-sampling --draft-layers 1 --seed 1 --json",
+                        "$T distribution --model \"\(model)\" --prompt-ids 1,2,3 --json",
                         "$T logits --model \"\(model)\" --prompt-ids 1,2,3 --out \(dir)/l.bin --json"] {
             let r = try shell(command)
             XCTAssertEqual(r.status, 1, "\(command): \(r.stderr)")

@@ -66,6 +66,7 @@ public enum SampleDecoding {
         let chain = try ProcessorChain.make(parameters, order: order, sampling: true)
         let cache = KVCache(shape: model.shape, initialCapacity: prompt.count)
         let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        try NonFiniteCheck.requireFinite(result.logits, model: model, tokens: prompt, pool: pool)
         var scores = Array(result.logits(row: 0))
         chain.process(&scores, context: ProcessorContext(inputIDs: prompt, promptLength: prompt.count))
         return distribution(ofProcessedScores: scores, limit: limit)

@@ -204,6 +204,7 @@ final class SharedPrefixLogits {
         if promptLogits == nil {
             let r = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
             forwardPasses += 1
+            try NonFiniteCheck.requireFinite(r.logits, model: model, tokens: prompt, pool: pool)
             promptLogits = r.logits
         }
         // New batch nodes, each with the sequence position it ends (for logits).

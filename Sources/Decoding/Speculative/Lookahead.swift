@@ -114,6 +114,7 @@ public enum LookaheadDecoding {
         if !level0.isEmpty && prompt.count + level0.count <= limit {
             let rows = [prompt.count - 1] + Array(prompt.count..<(prompt.count + level0.count))
             let result = try model.forward(tokens: prompt + level0, mask: .causal, cache: cache, logitRows: .rows(rows), pool: pool)
+            try NonFiniteCheck.requireFinite(Array(result.logits.prefix(vocab)), model: model, tokens: prompt, pool: pool)
             first = select(result.logits, row: 0)
             let new = (1..<rows.count).map { argmax(result.logits, row: $0) }
             cache.rollback(to: prompt.count)
@@ -121,6 +122,7 @@ public enum LookaheadDecoding {
             windowActive = true
         } else {
             let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+            try NonFiniteCheck.requireFinite(result.logits, model: model, tokens: prompt, pool: pool)
             first = select(result.logits, row: 0)
             windowActive = level0.isEmpty  // W = 1, N = 2: nothing to warm
         }

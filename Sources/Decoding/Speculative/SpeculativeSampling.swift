@@ -118,6 +118,7 @@ public enum SpeculativeSampling {
         var stats = Generation.Statistics()
         let start = monotonicSeconds()
         let prefill = try target.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+        try NonFiniteCheck.requireFinite(prefill.logits, model: target, tokens: prompt, pool: pool)
         stats.prefillSeconds = monotonicSeconds() - start
         stats.forwardPasses = 1
         var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
