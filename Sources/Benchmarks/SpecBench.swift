@@ -15,7 +15,7 @@ public struct SpecBenchPrompt: Sendable, Equatable {
     }
 
     /// The question's first turn as a ChatML user message with the generation prompt, encoded.
-    public init(question: SpecBenchQuestion, tokenizer: BPETokenizer) {
+    public init(question: SpecBenchQuestion, tokenizer: any Tokenizer) {
         self.question = question
         ids = tokenizer.encode(ChatTemplate.chatML.apply(messages: [(role: "user", content: question.firstTurn)], addGenerationPrompt: true))
     }
@@ -113,7 +113,7 @@ public enum SpecBench {
     }
 
     /// Encodes each question with `tokenizer` (`SpecBenchPrompt(question:tokenizer:)`) and runs them.
-    public static func run(model: any CausalLanguageModel, tokenizer: BPETokenizer, selection: SpecBenchSelection, methods: [SpecBenchMethod],
+    public static func run(model: any CausalLanguageModel, tokenizer: any Tokenizer, selection: SpecBenchSelection, methods: [SpecBenchMethod],
                            stopping: StoppingCriteria, progress: (SpecBenchProgress) -> Void = { _ in }) throws -> SpecBenchReport {
         try run(model: model, prompts: selection.questions.map { SpecBenchPrompt(question: $0, tokenizer: tokenizer) }, methods: methods,
                 stopping: stopping, categories: selection.categories, progress: progress)

@@ -64,7 +64,7 @@ public enum TokenizerBenchmark {
 
     /// Encodes `texts` on the calling thread, cold then `warmPasses` times warm
     /// (`BPETokenizer.measureEncodeThroughput`).
-    public static func run(tokenizer: BPETokenizer, texts: [String], warmPasses: Int = 3) -> TokenizerBenchmarkReport {
+    public static func run(tokenizer: any Tokenizer, texts: [String], warmPasses: Int = 3) -> TokenizerBenchmarkReport {
         TokenizerBenchmarkReport(throughput: tokenizer.measureEncodeThroughput(texts: texts, warmPasses: warmPasses))
     }
 }

@@ -43,7 +43,7 @@ public struct VocabTable: Sendable, Equatable {
     }
 
     /// `calibrate` on the questions' first turns as ChatML prompts (`SpecBenchPrompt`).
-    public static func calibrate(model: any CausalLanguageModel, tokenizer: BPETokenizer, questions: [SpecBenchQuestion], maxNewTokens: Int,
+    public static func calibrate(model: any CausalLanguageModel, tokenizer: any Tokenizer, questions: [SpecBenchQuestion], maxNewTokens: Int,
                                  endOfSequenceIDs: Set<Int>, progress: (_ completed: Int, _ total: Int) -> Void = { _, _ in }) throws -> VocabTable {
         try calibrate(model: model, prompts: questions.map { SpecBenchPrompt(question: $0, tokenizer: tokenizer).ids },
                       maxNewTokens: maxNewTokens, endOfSequenceIDs: endOfSequenceIDs, progress: progress)

@@ -208,7 +208,7 @@ public enum ModelStore {
     /// A loaded model with its tokenizer (when the checkpoint carries one).
     public struct Loaded {
         public let model: any CausalLanguageModel
-        public let tokenizer: BPETokenizer?
+        public let tokenizer: (any Tokenizer)?
         public let path: String
         /// End-of-sequence ids (from GGUF metadata or config.json).
         public let endOfSequenceIDs: Set<Int>
@@ -223,7 +223,7 @@ public enum ModelStore {
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
             let model = try LlamaModel(safetensorsDirectory: path)
-            var tokenizer: BPETokenizer? = nil
+            var tokenizer: (any Tokenizer)? = nil
             let tokenizerPath = path + "/tokenizer.json"
             if FileManager.default.fileExists(atPath: tokenizerPath) {
                 tokenizer = try BPETokenizer(tokenizerJSON: try readModelFile(tokenizerPath))
@@ -235,7 +235,7 @@ public enum ModelStore {
         }
         let file = try GGUFFile(path: path)
         let model = try architecture(of: file, float32Weights: float32Weights)
-        let tokenizer = file.metadata["tokenizer.ggml.tokens"] == nil ? nil : try BPETokenizer(gguf: file)
+        let tokenizer = file.metadata["tokenizer.ggml.tokens"] == nil ? nil : try TokenizerLoader.load(gguf: file, convention: .transformers)
         var eos = Set<Int>()
         if let id = file.metadata["tokenizer.ggml.eos_token_id"]?.int { eos.insert(id) }
         return Loaded(model: model, tokenizer: tokenizer, path: path, endOfSequenceIDs: eos)

@@ -49,17 +49,33 @@ extension BPETokenizer {
                       preTokenizer: preTokenizer ?? .gpt2)
     }
 
-    /// The pre-tokenizer llama.cpp uses for a `tokenizer.ggml.pre` name, when implemented
-    /// (`"gpt2"`, `"default"` → `.gpt2`; `"smollm"` → `.smolLM`; `"llama-bpe"`, `"llama3"` →
-    /// `.llama3`; `"qwen2"` → `.qwen2`); nil otherwise.
+    /// The pre-tokenizer llama.cpp uses for a `tokenizer.ggml.pre` name, when implemented; nil
+    /// otherwise. The names are llama.cpp's (`llama-vocab.cpp`), grouped by the pattern they use.
     public static func llamaCppPreTokenizer(named name: String) -> PreTokenizer? {
         switch name {
-        case "gpt2", "default": return .gpt2
-        case "smollm": return .smolLM
-        case "llama-bpe", "llama3": return .llama3
-        case "qwen2": return .qwen2
+        case "gpt2", "default", "gpt-2", "phi-2", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "mpt", "olmo",
+             "jina-v1-en", "jina-v2-code", "roberta-bpe": return .gpt2
+        case "smollm", "starcoder", "refact", "command-r": return .smolLM
+        case "llama-bpe", "llama3", "llama-v3": return .llama3
+        case "qwen2", "deepseek-r1-qwen": return .qwen2
+        case "qwen35": return PreTokenizer(pattern: .qwen35)
+        case "falcon": return PreTokenizer(pattern: .falcon)
+        case "deepseek-coder": return PreTokenizer(pattern: .deepseekCoder)
+        case "deepseek-llm": return PreTokenizer(pattern: .deepseekLLM)
         default: return nil
         }
+    }
+
+    /// Every name `llamaCppPreTokenizer(named:)` accepts.
+    public static let llamaCppPreTokenizerNames = [
+        "default", "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "mpt", "olmo", "jina-v1-en",
+        "jina-v2-code", "roberta-bpe", "smollm", "starcoder", "refact", "command-r", "llama-bpe", "llama3", "llama-v3",
+        "qwen2", "deepseek-r1-qwen", "qwen35", "falcon", "deepseek-coder", "deepseek-llm",
+    ]
+
+    /// Whether llama.cpp sets `ignore_merges` for a `pre` name (Llama 3's family).
+    static func llamaCppIgnoresMerges(_ name: String) -> Bool {
+        ["llama-bpe", "llama3", "llama-v3"].contains(name)
     }
 
     /// The chat template source (`tokenizer.chat_template`) of a GGUF file, if any.

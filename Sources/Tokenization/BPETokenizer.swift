@@ -27,13 +27,17 @@ public enum TextNormalizer: Sendable, Equatable {
 /// Thread safety: a tokenizer may be shared between threads. Each `encode` call uses the shared
 /// word cache if no other call holds it, and a private scratch state otherwise; results never
 /// depend on the cache.
-public final class BPETokenizer: @unchecked Sendable {
+public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     /// Number of ids: one more than the largest id of the vocabulary or an added token.
     public let vocabularySize: Int
     public let bosID: Int?
     public let eosID: Int?
     public let unknownID: Int?
     public let paddingID: Int?
+    /// Whether `encode(_:parseSpecialTokens:addSpecialTokens: true)` prepends BOS.
+    public var addsBOS: Bool = false
+    /// Whether `encode(_:parseSpecialTokens:addSpecialTokens: true)` appends EOS.
+    public var addsEOS: Bool = false
     public let preTokenizer: PreTokenizer
     public let normalizer: TextNormalizer
     /// Whether a word that is itself a vocabulary token becomes that token without merging
@@ -247,7 +251,7 @@ public final class BPETokenizer: @unchecked Sendable {
     ///   are always recognized.
     /// - Complexity: O(n) in the text length for ordinary text; a single word of k bytes costs
     ///   O(k²) up to 256 bytes and O(k log k) beyond.
-    public func encode(_ text: String, parseSpecialTokens: Bool = true) -> [Int] {
+    public func encode(_ text: String, parseSpecialTokens: Bool) -> [Int] {
         var output: [Int] = []
         output.reserveCapacity(text.utf8.count / 3 + 4)
         if stateLock.try() {
@@ -385,39 +389,12 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: - Decoding
 
-    /// The text of `ids`: byte-exact concatenation of every token's bytes, with invalid UTF-8
-    /// replaced by U+FFFD. `decode(encode(s)) == s` for every string.
-    ///
-    /// - Parameter skipSpecialTokens: drop special added tokens (Hugging Face's
-    ///   `skip_special_tokens`).
-    /// - Throws: `TokenizerError.tokenIDOutOfRange` for a negative, too large or unassigned id.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
-        String(decoding: try decodeBytes(ids, skipSpecialTokens: skipSpecialTokens), as: UTF8.self)
-    }
-
-    /// The raw bytes of `ids` (not necessarily valid UTF-8 for a partial sequence).
-    public func decodeBytes(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(ids.count * 4)
-        for id in ids {
-            try appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &bytes)
-        }
-        return bytes
-    }
-
-    func appendBytes(of id: Int, skipSpecialTokens: Bool, to bytes: inout [UInt8]) throws {
+    public func appendBytes(of id: Int, skipSpecialTokens: Bool, to bytes: inout [UInt8]) throws {
         guard id >= 0, id < vocabularySize, assigned[id] else {
             throw TokenizerError.tokenIDOutOfRange(id: id, vocabularySize: vocabularySize)
         }
         if skipSpecialTokens && specialIDs.contains(id) { return }
         bytes.append(contentsOf: decodeArena[Int(decodeOffsets[id])..<Int(decodeOffsets[id + 1])])
-    }
-
-    /// The bytes one token stands for.
-    public func tokenBytes(for id: Int) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        try appendBytes(of: id, skipSpecialTokens: false, to: &bytes)
-        return bytes
     }
 
     /// The raw vocabulary string of a token (`"Ġthe"`, `"<|im_start|>"`).
@@ -438,10 +415,6 @@ public final class BPETokenizer: @unchecked Sendable {
     /// Whether `id` is a special added token.
     public func isSpecial(_ id: Int) -> Bool { specialIDs.contains(id) }
 
-    /// A decoder for a stream of ids that only ever returns complete UTF-8 text.
-    public func makeStreamingDecoder(skipSpecialTokens: Bool = false) -> StreamingDecoder {
-        StreamingDecoder(tokenizer: self, skipSpecialTokens: skipSpecialTokens)
-    }
 }
 
 /// Scratch buffers and the word cache used by one encoding at a time.

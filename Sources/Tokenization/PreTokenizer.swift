@@ -42,6 +42,26 @@ public struct PreTokenizer: Sendable, Equatable {
         case qwen2
         /// No split: each segment between added tokens is one word (`ByteLevel(use_regex: false)`).
         case none
+        /// Qwen 3.5's pattern: Qwen2's with marks (`\p{M}`) joining letter runs (`SplitRule`).
+        case qwen35
+        /// Falcon's rules: punctuation runs, then GPT-2, then ASCII digit triples (`SplitRule`).
+        case falcon
+        /// DeepSeek Coder's five rules (`SplitRule`).
+        case deepseekCoder
+        /// DeepSeek LLM's six rules (`SplitRule`).
+        case deepseekLLM
+
+        /// The split rules of a rule-list pattern, in order (nil for the single-pattern cases).
+        var rules: [SplitRule]? {
+            switch self {
+            case .falcon: return [.falconPunctuation, .gpt2, .asciiDigitTriples]
+            case .deepseekCoder: return [.lineBreaks, .whitespaceThenLetters, .whitespaceThenPunctuation, .cjkRuns, .eachNumber]
+            case .deepseekLLM:
+                return [.lineBreaks, .whitespaceThenDeepSeekLetters, .whitespaceThenDeepSeekPunctuation, .trailingWhitespace,
+                        .cjkRuns, .numberRuns]
+            default: return nil
+            }
+        }
     }
 
     /// Whether every `\p{N}` scalar is first split off as its own piece (Hugging Face
@@ -98,6 +118,10 @@ public struct PreTokenizer: Sendable, Equatable {
             return
         }
         scratch.load(bytes, range)
+        if pattern == .qwen35 || pattern.rules != nil {
+            splitByRules(bytes, scratch: &scratch, ends: &ends)
+            return
+        }
         let count = scratch.classes.count
         scratch.classes.withUnsafeBufferPointer { classes in
             scratch.offsets.withUnsafeBufferPointer { offsets in
@@ -123,6 +147,7 @@ public struct PreTokenizer: Sendable, Equatable {
         case .llama3: PreTokenizer.splitLlama3(bytes, classes, offsets, lo, hi, maximumNumbers: 3, &ends)
         case .qwen2: PreTokenizer.splitLlama3(bytes, classes, offsets, lo, hi, maximumNumbers: 1, &ends)
         case .none: ends.append(offsets[hi])
+        case .qwen35, .falcon, .deepseekCoder, .deepseekLLM: ends.append(offsets[hi])  // split by `splitByRules`
         }
     }
 
@@ -341,5 +366,78 @@ struct PreTokenizerScratch {
             }
             offsets.append(Int32(end))
         }
+    }
+}
+
+extension PreTokenizer {
+    /// Qwen 3.5 and the rule-list patterns (`SplitRule`), over the scalars loaded in `scratch`.
+    func splitByRules(_ bytes: UnsafeBufferPointer<UInt8>, scratch: inout PreTokenizerScratch, ends: inout [Int32]) {
+        let count = scratch.classes.count
+        let offsets = scratch.offsets
+        var values = [UInt32](repeating: 0, count: count)
+        for i in 0..<count { values[i] = PreTokenizer.scalarValue(bytes, Int(offsets[i])) }
+        let categories = values.map(ScalarCategory.lookup)
+        if pattern == .qwen35 {
+            // `[\p{L}\p{M}]+` and `[^\s\p{L}\p{M}\p{N}]+`: marks behave exactly as letters.
+            var classes = scratch.classes
+            for i in 0..<count where categories[i] == ScalarCategory.mark { classes[i] = ScalarClass.letter }
+            classes.withUnsafeBufferPointer { classes in
+                offsets.withUnsafeBufferPointer { offsets in
+                    var pieceStart = 0
+                    for i in 0..<count where isolatesDigits && classes[i] == ScalarClass.number {
+                        if pieceStart < i { PreTokenizer.splitLlama3(bytes, classes, offsets, pieceStart, i, maximumNumbers: 1, &ends) }
+                        ends.append(offsets[i + 1])
+                        pieceStart = i + 1
+                    }
+                    if pieceStart < count { PreTokenizer.splitLlama3(bytes, classes, offsets, pieceStart, count, maximumNumbers: 1, &ends) }
+                }
+            }
+            return
+        }
+        var pieceEnds = [count]  // scalar index where each piece ends
+        if isolatesDigits { pieceEnds = PreTokenizer.refine(pieceEnds) { lo, hi, out in SplitRule.eachNumber.split(values, categories, lo, hi, into: &out) } }
+        for rule in pattern.rules ?? [] {
+            pieceEnds = PreTokenizer.refine(pieceEnds) { lo, hi, out in
+                if rule == .gpt2 {
+                    var byteEnds: [Int32] = []
+                    scratch.classes.withUnsafeBufferPointer { classes in
+                        offsets.withUnsafeBufferPointer { offsetBuffer in
+                            PreTokenizer.splitGPT2(bytes, classes, offsetBuffer, lo, hi, &byteEnds)
+                        }
+                    }
+                    // Byte offsets back to scalar indices (both increase together).
+                    var k = lo
+                    for end in byteEnds {
+                        while offsets[k] < end { k += 1 }
+                        out.append(k)
+                    }
+                } else {
+                    rule.split(values, categories, lo, hi, into: &out)
+                }
+            }
+        }
+        for end in pieceEnds { ends.append(offsets[end]) }
+    }
+
+    /// Applies `split` to every piece `previous end ..< end` and returns all new piece ends.
+    static func refine(_ pieceEnds: [Int], _ split: (Int, Int, inout [Int]) -> Void) -> [Int] {
+        var result: [Int] = []
+        result.reserveCapacity(pieceEnds.count * 2)
+        var start = 0
+        for end in pieceEnds {
+            if start < end { split(start, end, &result) }
+            start = end
+        }
+        return result
+    }
+
+    /// The scalar value of the UTF-8 sequence starting at `p` (valid UTF-8 assumed).
+    static func scalarValue(_ bytes: UnsafeBufferPointer<UInt8>, _ p: Int) -> UInt32 {
+        let b0 = bytes[p]
+        if b0 < 0x80 { return UInt32(b0) }
+        if b0 < 0xE0 { return (UInt32(b0 & 0x1F) << 6) | UInt32(bytes[p + 1] & 0x3F) }
+        if b0 < 0xF0 { return (UInt32(b0 & 0x0F) << 12) | (UInt32(bytes[p + 1] & 0x3F) << 6) | UInt32(bytes[p + 2] & 0x3F) }
+        return (UInt32(b0 & 0x07) << 18) | (UInt32(bytes[p + 1] & 0x3F) << 12) | (UInt32(bytes[p + 2] & 0x3F) << 6)
+            | UInt32(bytes[p + 3] & 0x3F)
     }
 }

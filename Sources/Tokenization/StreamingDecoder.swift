@@ -11,11 +11,11 @@
 /// The cut is always placed at a lead byte, where a lossy UTF-8 decoder is at a sequence
 /// boundary, which is why decoding the pieces separately gives the same text.
 public struct StreamingDecoder: Sendable {
-    private let tokenizer: BPETokenizer
+    private let tokenizer: any Tokenizer
     private let skipSpecialTokens: Bool
     private var pending: [UInt8] = []
 
-    init(tokenizer: BPETokenizer, skipSpecialTokens: Bool) {
+    init(tokenizer: any Tokenizer, skipSpecialTokens: Bool) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
     }

@@ -21,7 +21,7 @@ public struct EncodeThroughput: Sendable, CustomStringConvertible {
     }
 }
 
-extension BPETokenizer {
+extension Tokenizer {
     /// Encodes `texts` one by one on the calling thread: once with an empty word cache, then
     /// `warmPasses` more times, and reports bytes, tokens and the cold and best warm timings.
     /// Each text is encoded with `parseSpecialTokens: true` and no BOS.

@@ -17,6 +17,13 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible, Sendable 
     case unsupported(String)
     /// `tokenizer.json` could not be parsed as JSON.
     case malformedJSON(String)
+    /// The file names a tokenizer model type (`tokenizer.ggml.model`, tokenizer.json `model.type`)
+    /// that is not implemented.
+    case unknownModelType(String, source: String, known: [String])
+    /// The file names a pre-tokenizer (`tokenizer.ggml.pre`) that is not implemented.
+    case unknownPreTokenizer(String, known: [String])
+    /// A tokenizer file could not be read.
+    case unreadableFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -34,6 +41,12 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible, Sendable 
             return "unsupported tokenizer feature: \(what) — only byte-level BPE (GPT-2/SmolLM/Llama-3/Qwen family) is implemented"
         case let .malformedJSON(why):
             return "tokenizer.json is not valid JSON: \(why)"
+        case let .unknownModelType(name, source, known):
+            return "\(source) '\(name)' is not an implemented tokenizer family (implemented: \(known.joined(separator: ", "))) — use a file of one of those families"
+        case let .unknownPreTokenizer(name, known):
+            return "tokenizer.ggml.pre '\(name)' is not an implemented pre-tokenizer (implemented: \(known.joined(separator: ", "))) — use --convention transformers to read the file with GPT-2's pre-tokenizer as transformers does"
+        case let .unreadableFile(path, reason):
+            return "cannot read tokenizer file \(path): \(reason)"
         }
     }
 }

@@ -24,11 +24,24 @@ func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
     return try ModelStore.load(path: path, float32Weights: weights == "f32")
 }
 
-func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> BPETokenizer {
+func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> any Tokenizer {
     guard let tokenizer = loaded.tokenizer else {
         throw CLIError("the model at \(loaded.path) has no tokenizer (no GGUF tokenizer metadata or tokenizer.json); use --prompt-ids", usage: false)
     }
     return tokenizer
+}
+
+/// The tokenizer of `--model` (a GGUF file, vocabulary-only ones included, a tokenizer.json, a
+/// directory holding one, or a known model name), read by `--convention` (default transformers,
+/// the tokenizer `generate` uses for the same file), without loading weights.
+func loadTokenizer(_ args: Arguments) throws -> any Tokenizer {
+    let name = args.string("model") ?? ModelStore.defaultModelName
+    let path = try ModelStore.resolve(name, log: { printError($0) })
+    let value = args.string("convention") ?? GGUFTokenizerConvention.transformers.rawValue
+    guard let convention = GGUFTokenizerConvention(rawValue: value) else {
+        throw CLIError("--convention must be transformers (what transformers' gguf_file= builds; the default) or llama.cpp (the file's tokenizer.ggml.pre, as llama.cpp and the original tokenizer.json), not '\(value)'")
+    }
+    return try TokenizerLoader.load(path: path, convention: convention)
 }
 
 /// Throws unless every prompt id is in the vocabulary and the prompt fits the context: with
@@ -282,7 +295,7 @@ func logitsCommand(_ raw: [String]) throws {
 // MARK: tokenize / detokenize
 
 func tokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads"],
+    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads", "convention"],
                              flagOptions: ["json", "no-special", "add-special-tokens"])
     let text: String
     if let t = args.string("text") {
@@ -295,14 +308,10 @@ func tokenizeCommand(_ raw: [String]) throws {
     } else {
         throw CLIError("give the text with --text T or --text-file F")
     }
-    let loaded = try loadModel(args)
-    let tokenizer = try requireTokenizer(loaded)
-    var ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
-    if args.has("add-special-tokens") {
-        // What transformers' GGUF-loaded tokenizer does with add_special_tokens=True: prepend BOS.
-        guard let bos = tokenizer.bosID else { throw CLIError("the model's tokenizer has no BOS token", usage: false) }
-        ids.insert(bos, at: 0)
-    }
+    let tokenizer = try loadTokenizer(args)
+    // --add-special-tokens: BOS/EOS as the tokenizer says (transformers' GGUF-loaded tokenizer
+    // prepends BOS; under --convention llama.cpp the file's add_bos_token/add_eos_token decide).
+    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"), addSpecialTokens: args.has("add-special-tokens"))
     if args.has("json") {
         let tokens = try ids.map { JSONValue.string(try tokenizer.tokenString(for: $0)) }
         printJSON(.object([("ids", .ints(ids)), ("tokens", .array(tokens))]))
@@ -312,10 +321,9 @@ func tokenizeCommand(_ raw: [String]) throws {
 }
 
 func detokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "detokenize", raw, valueOptions: ["model", "ids", "threads"], flagOptions: ["skip-special"])
+    let args = try Arguments(command: "detokenize", raw, valueOptions: ["model", "ids", "threads", "convention"], flagOptions: ["skip-special"])
     guard let ids = try args.ids("ids") else { throw CLIError("give the ids with --ids 1,2,3") }
-    let loaded = try loadModel(args)
-    let tokenizer = try requireTokenizer(loaded)
+    let tokenizer = try loadTokenizer(args)
     do {
         writeStdout(try tokenizer.decode(ids, skipSpecialTokens: args.has("skip-special")))
     } catch {

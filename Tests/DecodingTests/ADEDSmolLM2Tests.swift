@@ -9,12 +9,12 @@ import Transformer
 /// ADED on the real SmolLM2-135M-Instruct (skipped when the GGUF is absent). The benchmark runs
 /// only with `ADED_BENCH=1` (release build): `ADED_BENCH=1 swift test -c release --filter ADEDSmolLM2Tests`.
 final class ADEDSmolLM2Tests: XCTestCase {
-    static func smolLM2() throws -> (any CausalLanguageModel, BPETokenizer) {
+    static func smolLM2() throws -> (any CausalLanguageModel, any Tokenizer) {
         let loaded = try SmolLM2TestModel.load()
         return (loaded.model, try XCTUnwrap(loaded.tokenizer))
     }
 
-    static func chat(_ tokenizer: BPETokenizer, _ question: String) -> [Int] {
+    static func chat(_ tokenizer: any Tokenizer, _ question: String) -> [Int] {
         tokenizer.encode(ChatTemplate.chatML.apply(messages: [(role: "user", content: question)], addGenerationPrompt: true))
     }
 

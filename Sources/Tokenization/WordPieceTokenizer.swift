@@ -1,0 +1,209 @@
+import Foundation
+
+/// WordPiece (BERT; GGUF `tokenizer.ggml.model = "bert"`), as llama.cpp's
+/// `llm_tokenizer_wpm_session` and Hugging Face's `BertTokenizer` do it.
+///
+/// GGUF stores word-initial pieces with a `▁` prefix (`▁the`) and continuation pieces bare
+/// (`##ing` is stored as `ing`); a vocabulary from `tokenizer.json` is converted to that form on
+/// load.
+///
+/// Encoding:
+/// 1. Added tokens: user-defined tokens always, control tokens (`[CLS]`, `[SEP]`, …) only with
+///    `parseSpecialTokens`.
+/// 2. Normalization per scalar: with `stripsAccents`, a scalar becomes the first scalar of its
+///    canonical decomposition (NFD) and marks are dropped; U+0000, U+FFFD and control/format
+///    scalars (Cc, Cf, Co, Cs) are dropped; whitespace ends a word; with `lowercases`, the simple
+///    lowercase mapping (the first scalar of the full mapping); punctuation, ASCII symbols and CJK
+///    ideographs become one-scalar words.
+/// 3. Each word `w` is matched greedily, longest first over bytes, against `▁w`: the first piece
+///    must match at the start (it carries the `▁`), every later one continues. A word with an
+///    unmatchable position becomes one `[UNK]`.
+///
+/// Decoding: `▁` → space, so `decode` gives a space before every word-initial piece; the text is
+/// lowercased and unaccented as normalization made it, so it does not round-trip in general.
+public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
+    public let vocabularySize: Int
+    public let bosID: Int?
+    public let eosID: Int?
+    public let unknownID: Int?
+    public let paddingID: Int?
+    public let addsBOS: Bool
+    public let addsEOS: Bool
+    public let lowercases: Bool
+    public let stripsAccents: Bool
+
+    private let pieces: [String]
+    private let idForPiece: [ArraySlice<UInt8>: Int32]
+    private let maximumPieceBytes: Int
+    private let decodeArena: [UInt8]
+    private let decodeOffsets: [Int32]
+    private let specialIDs: Set<Int>
+    private let allMatcher: AddedTokenMatcher
+    private let userMatcher: AddedTokenMatcher
+
+    /// - Parameters:
+    ///   - pieces: GGUF-convention pieces (`▁` marks a word start, continuations are bare).
+    ///   - tokenTypes: GGUF token types (3 control → special, 4 user-defined → always matched).
+    public init(pieces: [String], tokenTypes: [Int]?, lowercases: Bool = true, stripsAccents: Bool = true,
+                bosID: Int? = nil, eosID: Int? = nil, unknownID: Int? = nil, paddingID: Int? = nil,
+                addsBOS: Bool = false, addsEOS: Bool = false) throws {
+        guard !pieces.isEmpty else { throw TokenizerError.invalidVocabulary("the vocabulary is empty") }
+        let types = tokenTypes ?? Array(repeating: 1, count: pieces.count)
+        guard types.count == pieces.count else {
+            throw TokenizerError.invalidVocabulary("\(types.count) token types for \(pieces.count) tokens")
+        }
+        for (name, id) in [("bos", bosID), ("eos", eosID), ("unknown", unknownID), ("padding", paddingID)] {
+            if let id, id < 0 || id >= pieces.count {
+                throw TokenizerError.invalidVocabulary("\(name) id \(id) is outside the \(pieces.count)-token vocabulary")
+            }
+        }
+        vocabularySize = pieces.count
+        self.pieces = pieces
+        self.bosID = bosID
+        self.eosID = eosID
+        self.unknownID = unknownID
+        self.paddingID = paddingID
+        self.addsBOS = addsBOS
+        self.addsEOS = addsEOS
+        self.lowercases = lowercases
+        self.stripsAccents = stripsAccents
+        var lookup: [ArraySlice<UInt8>: Int32] = [:]
+        var longest = 0
+        var arena: [UInt8] = []
+        var offsets: [Int32] = [0]
+        var specials = Set<Int>()
+        var added: [AddedToken] = []
+        for (id, piece) in pieces.enumerated() {
+            lookup[ArraySlice(piece.utf8)] = Int32(id)
+            longest = max(longest, piece.utf8.count)
+            switch types[id] {
+            case 2, 3:
+                specials.insert(id)
+                added.append(AddedToken(id: id, content: piece, isSpecial: true))
+                arena.append(contentsOf: piece.utf8)
+            case 4:
+                added.append(AddedToken(id: id, content: piece, isSpecial: false))
+                arena.append(contentsOf: piece.utf8)
+            default:
+                arena.append(contentsOf: SentencePieceTokenizer.unescape(piece))
+            }
+            offsets.append(Int32(arena.count))
+        }
+        idForPiece = lookup
+        maximumPieceBytes = longest
+        decodeArena = arena
+        decodeOffsets = offsets
+        specialIDs = specials
+        allMatcher = AddedTokenMatcher(added)
+        userMatcher = AddedTokenMatcher(added.filter { !$0.isSpecial })
+    }
+
+    public func encode(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+        var output: [Int] = []
+        var text = text
+        text.withUTF8 { bytes in
+            var segments: [TextSegment] = []
+            (parseSpecialTokens ? allMatcher : userMatcher).split(bytes, 0..<bytes.count, into: &segments)
+            for segment in segments {
+                switch segment {
+                case .token(let id): output.append(id)
+                case .text(let range):
+                    let fragment = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+                    for word in words(fragment) { encodeWord(word, into: &output) }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The normalized words of a text fragment (step 2).
+    func words(_ text: String) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        var current = String.UnicodeScalarView()
+        func flush() {
+            if !current.isEmpty { result.append(Array(String(current).utf8)); current = String.UnicodeScalarView() }
+        }
+        for original in text.unicodeScalars {
+            var scalar = original
+            if stripsAccents, scalar.value >= 0x80 {
+                let decomposed = String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars
+                if let first = decomposed.first { scalar = first }
+            }
+            let category = ScalarCategory.lookup(scalar.value)
+            if category == ScalarCategory.whitespace { flush(); continue }
+            if scalar.value == 0 || scalar.value == 0xFFFD { continue }
+            switch scalar.properties.generalCategory {
+            case .control, .format, .privateUse, .surrogate: continue
+            default: break
+            }
+            if stripsAccents && category == ScalarCategory.mark { continue }
+            if lowercases, let lower = scalar.properties.lowercaseMapping.unicodeScalars.first { scalar = lower }
+            let isSymbol: Bool
+            switch scalar.properties.generalCategory {
+            case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol: isSymbol = scalar.value < 0x7F
+            default: isSymbol = false
+            }
+            if ScalarCategory.lookup(scalar.value) == ScalarCategory.punctuation || isSymbol
+                || WordPieceTokenizer.isChineseCharacter(scalar.value) {
+                flush()
+                current.append(scalar)
+                flush()
+            } else {
+                current.append(scalar)
+            }
+        }
+        flush()
+        return result
+    }
+
+    static func isChineseCharacter(_ v: UInt32) -> Bool {
+        (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0x20000...0x2A6DF).contains(v)
+            || (0x2A700...0x2B73F).contains(v) || (0x2B740...0x2B81F).contains(v) || (0x2B920...0x2CEAF).contains(v)
+            || (0xF900...0xFAFF).contains(v) || (0x2F800...0x2FA1F).contains(v)
+    }
+
+    /// Greedy longest-match over the bytes of `▁word` (step 3).
+    private func encodeWord(_ word: [UInt8], into output: inout [Int]) {
+        let text: [UInt8] = [0xE2, 0x96, 0x81] + word
+        let n = text.count
+        var ids: [Int] = []
+        var i = 0
+        while i < n {
+            var matched = false
+            var j = min(n, i + maximumPieceBytes + 1)
+            while j > i {
+                if let id = idForPiece[text[i..<j]] {
+                    ids.append(Int(id))
+                    i = j
+                    matched = true
+                    break
+                }
+                j -= 1
+            }
+            if !matched {
+                if let unknownID { output.append(unknownID) }
+                return
+            }
+        }
+        output.append(contentsOf: ids)
+    }
+
+    public func appendBytes(of id: Int, skipSpecialTokens: Bool, to bytes: inout [UInt8]) throws {
+        guard id >= 0, id < vocabularySize else {
+            throw TokenizerError.tokenIDOutOfRange(id: id, vocabularySize: vocabularySize)
+        }
+        if skipSpecialTokens && specialIDs.contains(id) { return }
+        bytes.append(contentsOf: decodeArena[Int(decodeOffsets[id])..<Int(decodeOffsets[id + 1])])
+    }
+
+    public func tokenString(for id: Int) throws -> String {
+        guard id >= 0, id < vocabularySize else {
+            throw TokenizerError.tokenIDOutOfRange(id: id, vocabularySize: vocabularySize)
+        }
+        return pieces[id]
+    }
+
+    public func tokenID(for tokenString: String) -> Int? { idForPiece[ArraySlice(tokenString.utf8)].map(Int.init) }
+
+    public func isSpecial(_ id: Int) -> Bool { specialIDs.contains(id) }
+}
