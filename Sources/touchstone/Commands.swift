@@ -26,7 +26,7 @@ func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
 
 func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> BPETokenizer {
     guard let tokenizer = loaded.tokenizer else {
-        throw CLIError("the model at \(loaded.path) has no tokenizer (no GGUF tokenizer metadata or tokenizer.json); use --prompt-ids", usage: false)
+        throw CLIError("the model at \(loaded.path) has no tokenizer Touchstone can use (no GGUF tokenizer metadata or tokenizer.json, or a SentencePiece vocabulary, which is not implemented yet); give the prompt as ids with --prompt-ids", usage: false)
     }
     return tokenizer
 }
