@@ -15,6 +15,7 @@ final class Gemma3PeerAgreementTests: XCTestCase {
         .appendingPathComponent("Fixtures/peer/gemma3")
 
     struct Position {
+        let position: Int
         let topIDs: [Int]
         let topLogits: [Float]
         let strided: [Float]
@@ -43,7 +44,7 @@ final class Gemma3PeerAgreementTests: XCTestCase {
         func floats(_ v: Any?) throws -> [Float] { try XCTUnwrap(v as? [Double]).map { Float($0) } }
         let prompts = try XCTUnwrap(doc["prompts"] as? [[String: Any]]).map { p -> Prompt in
             let positions = try XCTUnwrap(p["positions"] as? [[String: Any]]).map { q in
-                Position(topIDs: try XCTUnwrap(q["top_ids"] as? [Int]), topLogits: try floats(q["top_logits"]),
+                Position(position: try XCTUnwrap(q["position"] as? Int), topIDs: try XCTUnwrap(q["top_ids"] as? [Int]), topLogits: try floats(q["top_logits"]),
                          strided: try floats(q["strided_logits"]), minimum: Float(try XCTUnwrap(q["min"] as? Double)),
                          maximum: Float(try XCTUnwrap(q["max"] as? Double)))
             }
@@ -99,15 +100,16 @@ final class Gemma3PeerAgreementTests: XCTestCase {
         var worst: Float = 0, worstRelative: Float = 0, compared = 0
         for prompt in reference.prompts {
             let n = prompt.ids.count
-            XCTAssertEqual(prompt.positions.count, n)
-            // Every position of a short prompt; past 128 tokens every 16th and the last 4.
-            let rows = (0..<n).filter { n <= 128 || $0 % 16 == 0 || $0 >= n - 4 }
+            // The fixture keeps every position of a short prompt; past 128 ids every 16th and the last 4.
+            let rows = prompt.positions.map(\.position)
+            XCTAssertEqual(rows, (0..<n).filter { n <= 128 || $0 % 16 == 0 || $0 >= n - 4 })
             let ours = try Self.logits(model, prompt.ids, rows: rows)
             let last = try Data(contentsOf: Self.fixtureDirectory.appendingPathComponent(prompt.lastLogitsFile))
             XCTAssertEqual(last.count, reference.vocab * 4)
             let lastLogits = last.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            for row in rows {
-                let mine = try XCTUnwrap(ours[row]), peer = prompt.positions[row]
+            for peer in prompt.positions {
+                let row = peer.position
+                let mine = try XCTUnwrap(ours[row])
                 var maxDiff: Float = 0
                 func compare(_ id: Int, _ value: Float) {
                     let d = abs(mine[id] - value)
