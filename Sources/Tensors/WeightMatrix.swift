@@ -12,13 +12,35 @@ public enum WeightEncoding: String, Sendable {
     /// (q: 4-bit unsigned; d, m: Float16 widened exactly). Byte `j` of a block holds element `j`
     /// in its low nibble and element `j + 16` in its high nibble.
     case q4_1
+    /// ggml Q5_0 blocks of 32: element = `d * Float(q - 16)` (q: 5-bit unsigned, low nibble as
+    /// Q4_1's, bit 4 from the little-endian 32-bit `qh`; d: Float16 widened exactly).
+    case q5_0
+    /// ggml Q4_K super-blocks of 256: sub-block `s` (32 elements) has 6-bit scale `sc` and minimum
+    /// `m`; element = `(d * Float(sc)) * Float(q) - (dmin * Float(m))`, each product and the
+    /// difference rounded (q: 4-bit, nibble `s % 2` of `qs[32 * (s / 2) + e % 32]`).
+    case q4_K
+    /// ggml Q6_K super-blocks of 256: element = `(d * Float(sc)) * Float(q - 32)`, scale `sc`
+    /// (Int8) per 16 elements, q: 6-bit (4 low bits from `ql`, 2 high bits from `qh`).
+    case q6_K
 
-    /// Bytes of one row-major ggml block of 32 elements (0 for f32).
+    /// Elements of one row-major ggml block (1 for f32).
+    public var ggmlBlockColumns: Int {
+        switch self {
+        case .f32: return 1
+        case .q8_0, .q4_1, .q5_0: return 32
+        case .q4_K, .q6_K: return 256
+        }
+    }
+
+    /// Bytes of one row-major ggml block of `ggmlBlockColumns` elements (0 for f32).
     public var ggmlBlockBytes: Int {
         switch self {
         case .f32: return 0
         case .q8_0: return 34
         case .q4_1: return 20
+        case .q5_0: return 22
+        case .q4_K: return 144
+        case .q6_K: return 210
         }
     }
 }
@@ -40,7 +62,12 @@ public enum WeightEncoding: String, Sendable {
 /// Storage: panels of 16 rows (the last one padded with zero rows). Per encoding, one panel is
 /// a sequence of blocks: f32 — one block per column, 16 floats `[lane]`; q8_0 — per 32 columns,
 /// 16 scales (Float32) then 32×16 `Int8` laid `[column][lane]`; q4_1 — per 32 columns, 16 scales
-/// `d`, 16 minimums `m` (Float32), then 16×16 bytes `[byte j][lane]` as in the ggml block.
+/// `d`, 16 minimums `m` (Float32), then 16×16 bytes `[byte j][lane]` as in the ggml block;
+/// q5_0 — the q8_0 layout with `q - 16` as the Int8; q4_K — per 32 columns (one sub-block), 16
+/// products `d * Float(sc)`, 16 products `dmin * Float(m)` (Float32, rounded once each, as the
+/// reference rounds them), then 16×16 nibble bytes laid as q4_1's; q6_K — per 16 columns, 16
+/// products `d * Float(sc)` then 16×16 `Int8` `q - 32` `[column][lane]`. Each panel element is
+/// therefore decoded with exactly the reference formula's operations.
 public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
@@ -72,7 +99,7 @@ public final class WeightMatrix: @unchecked Sendable {
 
     private init(rows: Int, columns: Int, encoding: WeightEncoding, rowMajor: UnsafeRawPointer, owner: AnyObject?, ownsSource: Bool) {
         precondition(rows > 0 && columns > 0, "a weight matrix needs at least one row and one column")
-        if encoding != .f32 { precondition(columns % 32 == 0, "\(encoding) rows must be whole 32-element blocks") }
+        if encoding != .f32 { precondition(columns % encoding.ggmlBlockColumns == 0, "\(encoding) rows must be whole \(encoding.ggmlBlockColumns)-element blocks") }
         self.rows = rows
         self.columns = columns
         self.encoding = encoding
@@ -90,6 +117,15 @@ public final class WeightMatrix: @unchecked Sendable {
         case .q4_1:
             blocksPerPanel = columns / 32
             panelBytes = blocksPerPanel * Q4_1Panel.blockBytes
+        case .q5_0:
+            blocksPerPanel = columns / 32
+            panelBytes = blocksPerPanel * Q8_0Panel.blockBytes
+        case .q4_K:
+            blocksPerPanel = columns / 32
+            panelBytes = blocksPerPanel * Q4_KPanel.blockBytes
+        case .q6_K:
+            blocksPerPanel = columns / 16
+            panelBytes = blocksPerPanel * Q6_KPanel.blockBytes
         }
         storage = UnsafeMutableRawPointer.allocate(byteCount: panelCount * panelBytes, alignment: 64)
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: panelCount * panelBytes)
@@ -105,7 +141,7 @@ public final class WeightMatrix: @unchecked Sendable {
     public var packedByteCount: Int { panelCount * panelBytes }
 
     private func pack() {
-        let rowBytes = encoding == .f32 ? columns * 4 : columns / 32 * encoding.ggmlBlockBytes
+        let rowBytes = encoding == .f32 ? columns * 4 : columns / encoding.ggmlBlockColumns * encoding.ggmlBlockBytes
         for r in 0..<rows {
             let p = r / 16, lane = r % 16
             let panel = storage + p * panelBytes
@@ -135,6 +171,36 @@ public final class WeightMatrix: @unchecked Sendable {
                         dst.storeBytes(of: block.load(fromByteOffset: 4 + j, as: UInt8.self), toByteOffset: 128 + j * 16 + lane, as: UInt8.self)
                     }
                 }
+            case .q5_0:
+                for b in 0..<blocksPerPanel {
+                    let block = row + b * 22
+                    let dst = panel + b * Q8_0Panel.blockBytes
+                    dst.storeBytes(of: halfToFloat(block.loadUnaligned(as: UInt16.self)), toByteOffset: lane * 4, as: Float.self)
+                    for j in 0..<32 {
+                        dst.storeBytes(of: Int8(Q5_0Block.quant(block, j) - 16), toByteOffset: 64 + j * 16 + lane, as: Int8.self)
+                    }
+                }
+            case .q4_K:
+                for b in 0..<blocksPerPanel {  // b: sub-block of 32 columns
+                    let block = row + (b / 8) * 144, s = b % 8
+                    let (scale, minimum) = Q4_KBlock.scaleAndMinimum(block, s)
+                    let dst = panel + b * Q4_KPanel.blockBytes
+                    dst.storeBytes(of: scale, toByteOffset: lane * 4, as: Float.self)
+                    dst.storeBytes(of: minimum, toByteOffset: 64 + lane * 4, as: Float.self)
+                    for j in 0..<16 {
+                        let low = Q4_KBlock.quant(block, 32 * s + j), high = Q4_KBlock.quant(block, 32 * s + j + 16)
+                        dst.storeBytes(of: low | (high << 4), toByteOffset: 128 + j * 16 + lane, as: UInt8.self)
+                    }
+                }
+            case .q6_K:
+                for b in 0..<blocksPerPanel {  // b: group of 16 columns
+                    let block = row + (b / 16) * 210, g = b % 16
+                    let dst = panel + b * Q6_KPanel.blockBytes
+                    dst.storeBytes(of: Q6_KBlock.scale(block, 16 * g), toByteOffset: lane * 4, as: Float.self)
+                    for j in 0..<16 {
+                        dst.storeBytes(of: Int8(Q6_KBlock.quant(block, 16 * g + j) - 32), toByteOffset: 64 + j * 16 + lane, as: Int8.self)
+                    }
+                }
             }
         }
     }
@@ -157,6 +223,20 @@ public final class WeightMatrix: @unchecked Sendable {
             let byte = block.load(fromByteOffset: 4 + i % 16, as: UInt8.self)
             let q = i < 16 ? byte & 0x0F : byte >> 4
             return d * Float(q) + m
+        case .q5_0:
+            let block = source + (r * (columns / 32) + c / 32) * 22
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            return d * Float(Q5_0Block.quant(block, c % 32) - 16)
+        case .q4_K:
+            let block = source + (r * (columns / 256) + c / 256) * 144
+            let e = c % 256
+            let (scale, minimum) = Q4_KBlock.scaleAndMinimum(block, e / 32)
+            let scaled = scale * Float(Q4_KBlock.quant(block, e))
+            return scaled - minimum
+        case .q6_K:
+            let block = source + (r * (columns / 256) + c / 256) * 210
+            let e = c % 256
+            return Q6_KBlock.scale(block, e) * Float(Q6_KBlock.quant(block, e) - 32)
         }
     }
 
@@ -186,6 +266,9 @@ public final class WeightMatrix: @unchecked Sendable {
         case .f32: run(F32Panel.self, x, tokens, y, pool)
         case .q8_0: run(Q8_0Panel.self, x, tokens, y, pool)
         case .q4_1: run(Q4_1Panel.self, x, tokens, y, pool)
+        case .q5_0: run(Q8_0Panel.self, x, tokens, y, pool)
+        case .q4_K: run(Q4_KPanel.self, x, tokens, y, pool)
+        case .q6_K: run(Q6_KPanel.self, x, tokens, y, pool)
         }
     }
 
@@ -299,6 +382,94 @@ enum Q4_1Panel: PanelCodec {
         for j in 0..<16 {  // columns 16..<32: high nibbles
             body(d * widen(block.load(fromByteOffset: 128 + j * 16, as: SIMD16<UInt8>.self) &>> 4) + m)
         }
+    }
+}
+
+/// Q4_K: as Q4_1's panel, with the sub-block's `d * sc` and `dmin * m` products in place of `d`
+/// and `m`, and a subtraction: `(d·sc) * Float(q) - (dmin·m)`.
+enum Q4_KPanel: PanelCodec {
+    @inline(__always) static var blockColumns: Int { 32 }
+    @inline(__always) static var blockBytes: Int { 128 + 16 * 16 }
+    @inline(__always) static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void) {
+        let d = block.load(as: SIMD16<Float>.self)
+        let m = block.load(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let low = SIMD16<UInt8>(repeating: 0x0F)
+        for j in 0..<16 {  // columns 0..<16: low nibbles
+            body(d * widen(block.load(fromByteOffset: 128 + j * 16, as: SIMD16<UInt8>.self) & low) - m)
+        }
+        for j in 0..<16 {  // columns 16..<32: high nibbles
+            body(d * widen(block.load(fromByteOffset: 128 + j * 16, as: SIMD16<UInt8>.self) &>> 4) - m)
+        }
+    }
+}
+
+/// Q6_K: per 16 columns, the group's `d * sc` product and `q - 32` as Int8: `(d·sc) * Float(q - 32)`.
+enum Q6_KPanel: PanelCodec {
+    @inline(__always) static var blockColumns: Int { 16 }
+    @inline(__always) static var blockBytes: Int { 64 + 16 * 16 }
+    @inline(__always) static func forEachColumn(_ block: UnsafeRawPointer, _ body: (SIMD16<Float>) -> Void) {
+        let d = block.load(as: SIMD16<Float>.self)
+        for j in 0..<16 {
+            body(d * widen(block.load(fromByteOffset: 64 + j * 16, as: SIMD16<Int8>.self)))
+        }
+    }
+}
+
+// MARK: - Reading ggml blocks (the reference formulas' inputs), shared by packing and `element`.
+
+/// ggml `block_q5_0` (22 bytes): `d: f16`, `qh: u32` (bit i = bit 4 of element i), `qs[16]`
+/// (byte j: element j in the low nibble, element j + 16 in the high nibble).
+enum Q5_0Block {
+    /// The 5-bit quant (0...31) of element `i` (0..<32).
+    @inline(__always) static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int {
+        let qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        let byte = block.load(fromByteOffset: 6 + i % 16, as: UInt8.self)
+        let low = i < 16 ? byte & 0x0F : byte >> 4
+        return Int(low) | Int((qh >> UInt32(i)) & 1) << 4
+    }
+}
+
+/// ggml `block_q4_K` (144 bytes): `d: f16`, `dmin: f16`, `scales[12]` (eight 6-bit scale/min
+/// pairs), `qs[128]`.
+enum Q4_KBlock {
+    /// `(d * Float(sc), dmin * Float(m))` of sub-block `s` (0..<8), each product rounded once.
+    @inline(__always) static func scaleAndMinimum(_ block: UnsafeRawPointer, _ s: Int) -> (Float, Float) {
+        let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+        let dmin = halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        @inline(__always) func byte(_ i: Int) -> UInt8 { block.load(fromByteOffset: 4 + i, as: UInt8.self) }
+        let sc: UInt8, m: UInt8
+        if s < 4 {
+            sc = byte(s) & 0x3F
+            m = byte(4 + s) & 0x3F
+        } else {
+            sc = (byte(8 + s - 4) & 0x0F) | ((byte(s - 4) >> 2) & 0x30)
+            m = (byte(8 + s - 4) >> 4) | ((byte(4 + s - 4) >> 2) & 0x30)
+        }
+        return (d * Float(sc), dmin * Float(m))
+    }
+
+    /// The 4-bit quant of element `e` (0..<256): nibble `s % 2` of `qs[32 * (s / 2) + e % 32]`, `s = e / 32`.
+    @inline(__always) static func quant(_ block: UnsafeRawPointer, _ e: Int) -> UInt8 {
+        let s = e / 32
+        return (block.load(fromByteOffset: 16 + 32 * (s / 2) + e % 32, as: UInt8.self) >> UInt8(4 * (s % 2))) & 0x0F
+    }
+}
+
+/// ggml `block_q6_K` (210 bytes): `ql[128]`, `qh[64]`, `scales[16]: int8`, `d: f16`.
+enum Q6_KBlock {
+    /// `d * Float(scales[e / 16])` for element `e` (0..<256), rounded once.
+    @inline(__always) static func scale(_ block: UnsafeRawPointer, _ e: Int) -> Float {
+        let d = halfToFloat(block.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+        return d * Float(block.load(fromByteOffset: 192 + e / 16, as: Int8.self))
+    }
+
+    /// The 6-bit quant (0...63) of element `e`: group `g = e / 32`, lane `l = e % 32`; low nibble
+    /// `ql[64 * (g / 4) + 32 * (g % 2) + l] >> (4 * (g / 2 % 2))`, high bits `qh[32 * (g / 4) + l] >> (2 * (g % 4)) & 3`.
+    @inline(__always) static func quant(_ block: UnsafeRawPointer, _ e: Int) -> Int {
+        let g = e / 32, l = e % 32
+        let low = (block.load(fromByteOffset: 64 * (g / 4) + 32 * (g % 2) + l, as: UInt8.self) >> UInt8(4 * ((g / 2) % 2))) & 0x0F
+        let high = (block.load(fromByteOffset: 128 + 32 * (g / 4) + l, as: UInt8.self) >> UInt8(2 * (g % 4))) & 3
+        return Int(low | (high << 4))
     }
 }
 

@@ -41,7 +41,7 @@ public struct ModelShape: Sendable, Equatable {
 /// logits, optional per-layer taps), and the pieces a few algorithms read directly (the layer-0
 /// input of a token and the output head, for DoLa and VocabTrim).
 ///
-/// Conformances: `LlamaModel`. An architecture file adds one conformance; strategies never name a
+/// Conformances: `LlamaModel`, `Gemma3Model`. An architecture file adds one conformance; strategies never name a
 /// concrete architecture.
 ///
 /// Contract every conformance keeps (tested per architecture):

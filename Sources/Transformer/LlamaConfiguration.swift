@@ -98,7 +98,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .invalidConfiguration(let m): return "invalid model configuration: \(m)"
         case .missingTensor(let n): return "tensor \(n) is missing from the model file — is this a complete Llama-family checkpoint?"
         case .tensorShape(let n, let e, let f): return "tensor \(n): expected shape \(e), file has \(f) — the file does not match its configuration"
-        case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama)"
+        case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama, gemma3)"
         case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary [0, \(v)) of this model — every id given to the model must be below \(v)"
         case .contextOverflow(let n, let l): return "the sequence needs \(n) positions but the model's context is \(l) — use a shorter prompt or fewer new tokens"
         case .invalidInput(let m): return m

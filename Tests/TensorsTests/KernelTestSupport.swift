@@ -87,6 +87,38 @@ func referenceElement(_ encoding: WeightEncoding, _ bytes: [UInt8], columns: Int
         let q = j < 16 ? byte & 0x0F : byte >> 4
         let product = d * Float(q)   // rounded to Float32
         return product + m           // rounded again
+    case .q5_0:
+        // gguf-py: qs = (ql | (qh >> i & 1) << 4) - 16; d * qs.
+        let o = (r * (columns / 32) + c / 32) * 22
+        let d = half(o)
+        let qh = UInt32(bytes[o + 2]) | UInt32(bytes[o + 3]) << 8 | UInt32(bytes[o + 4]) << 16 | UInt32(bytes[o + 5]) << 24
+        let j = c % 32
+        let ql = j < 16 ? bytes[o + 6 + j] & 0x0F : bytes[o + 6 + j - 16] >> 4
+        let q = Int(ql) + Int((qh >> UInt32(j)) & 1) * 16 - 16
+        return d * Float(q)
+    case .q4_K:
+        // gguf-py Q4_K: sc/m from the 12 packed bytes (3 rows of 4), d·sc and dmin·m per
+        // sub-block of 32, then (d·sc) * q - (dmin·m).
+        let o = (r * (columns / 256) + c / 256) * 144
+        let d = half(o), dmin = half(o + 2)
+        let scales = Array(bytes[(o + 4)..<(o + 16)])
+        let e = c % 256, s = e / 32
+        let sc = s < 4 ? scales[s] & 63 : (scales[8 + s - 4] & 0x0F) | ((scales[s - 4] >> 2) & 0x30)
+        let mn = s < 4 ? scales[4 + s] & 63 : (scales[8 + s - 4] >> 4) | ((scales[4 + s - 4] >> 2) & 0x30)
+        let chunk = Array(bytes[(o + 16 + 32 * (s / 2))..<(o + 16 + 32 * (s / 2) + 32)])
+        let q = (chunk[e % 32] >> (s % 2 == 0 ? 0 : 4)) & 0x0F
+        let ds = d * Float(sc), dm = dmin * Float(mn)
+        let product = ds * Float(q)
+        return product - dm
+    case .q6_K:
+        // gguf-py Q6_K: ql (128), qh (64), int8 scales (16), d; q = (ql | qh << 4) - 32; (d·sc) * q.
+        let o = (r * (columns / 256) + c / 256) * 210
+        let e = c % 256, g = e / 32, l = e % 32
+        let ql = (bytes[o + 64 * (g / 4) + 32 * (g % 2) + l] >> (4 * UInt8((g / 2) % 2))) & 0x0F
+        let qh = (bytes[o + 128 + 32 * (g / 4) + l] >> (2 * UInt8(g % 4))) & 0x03
+        let q = Int(ql | (qh << 4)) - 32
+        let ds = half(o + 208) * Float(Int8(bitPattern: bytes[o + 192 + e / 16]))
+        return ds * Float(q)
     }
 }
 
@@ -113,6 +145,22 @@ func randomRowMajorBytes(_ encoding: WeightEncoding, rows: Int, columns: Int, rn
             appendHalf(rng.nextHalfBits(exponents: -10 ... -4))
             appendHalf(rng.nextHalfBits(exponents: -8 ... -1, negativeProbability: 0.8))
             for _ in 0..<16 { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+        }
+    case .q5_0:
+        for _ in 0..<(rows * columns / 32) {
+            appendHalf(rng.nextHalfBits(exponents: -12 ... -3))
+            for _ in 0..<20 { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+        }
+    case .q4_K:
+        for _ in 0..<(rows * columns / 256) {
+            appendHalf(rng.nextHalfBits(exponents: -14 ... -8))
+            appendHalf(rng.nextHalfBits(exponents: -14 ... -8))
+            for _ in 0..<(12 + 128) { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+        }
+    case .q6_K:
+        for _ in 0..<(rows * columns / 256) {
+            for _ in 0..<(128 + 64 + 16) { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+            appendHalf(rng.nextHalfBits(exponents: -14 ... -8))
         }
     }
     return bytes

@@ -22,11 +22,24 @@ final class WeightMatrixKernelTests: XCTestCase {
         return [5]
     }
 
+    /// K-quant rows are whole super-blocks of 256: one, two (a block boundary inside a panel's
+    /// walk) and three.
+    static let superBlockColumns = [256, 512, 768]
+
     static func columnCounts(_ encoding: WeightEncoding) -> [Int] {
-        encoding == .f32 ? f32Columns : quantizedColumns
+        switch encoding.ggmlBlockColumns {
+        case 1: return f32Columns
+        case 32: return quantizedColumns
+        default: return superBlockColumns
+        }
     }
 
-    static let encodings: [WeightEncoding] = [.f32, .q8_0, .q4_1]
+    /// `small` for 32-element block types and f32's own list; one or two super-blocks for K-quants.
+    static func columns(f32: [Int], quantized: [Int]) -> (WeightEncoding) -> [Int] {
+        { e in e == .f32 ? f32 : e.ggmlBlockColumns == 256 ? (quantized.count > 1 ? [256, 512] : [256]) : quantized }
+    }
+
+    static let encodings: [WeightEncoding] = [.f32, .q8_0, .q4_1, .q5_0, .q4_K, .q6_K]
 
     /// Every (encoding, rows, columns) with a seeded matrix and 17 seeded input vectors.
     static func forEachShape(_ encodings: [WeightEncoding] = encodings, rows: [Int] = rowCounts, columns: ((WeightEncoding) -> [Int])? = nil,
@@ -68,7 +81,7 @@ final class WeightMatrixKernelTests: XCTestCase {
     func testArrayMultiplyEqualsPointerMultiply() {
         let pool = ParallelFor(threadCount: 2)
         defer { pool.shutdown() }
-        Self.forEachShape(rows: [17], columns: { $0 == .f32 ? [13] : [64] }) { f, x in
+        Self.forEachShape(rows: [17], columns: Self.columns(f32: [13], quantized: [64])) { f, x in
             for tokens in [1, 5] {
                 let fromArray = f.matrix.multiply(Array(x.prefix(tokens * f.columns)), tokens: tokens, pool: pool)
                 assertBitIdentical(fromArray, guardedMultiply(f.matrix, x, tokens: tokens, pool: pool), "\(f.encoding) tokens \(tokens)")
@@ -150,7 +163,7 @@ final class WeightMatrixKernelTests: XCTestCase {
         var reference: [String: [Float]] = [:]
         var comparisons = 0
         withPools([1, 2, 3, 5]) { pool in
-            Self.forEachShape(rows: [17, 33, 1025], columns: { $0 == .f32 ? [7, 31] : [32, 64] }) { f, x in
+            Self.forEachShape(rows: [17, 33, 1025], columns: Self.columns(f32: [7, 31], quantized: [32, 64])) { f, x in
                 for tokens in Self.tokenCounts where f.rows < 1025 || [1, 2, 5, 9, 13].contains(tokens) {
                     let key = "\(f.encoding) \(f.rows)x\(f.columns) tokens \(tokens)"
                     let y = guardedMultiply(f.matrix, x, tokens: tokens, pool: pool)
@@ -169,7 +182,7 @@ final class WeightMatrixKernelTests: XCTestCase {
     func testEachTokenOfABatchEqualsItsSingleTokenProduct() {
         let pool = ParallelFor(threadCount: 2)
         defer { pool.shutdown() }
-        Self.forEachShape(rows: [1, 16, 17, 33, 1025], columns: { $0 == .f32 ? [1, 13] : [32, 64] }) { f, x in
+        Self.forEachShape(rows: [1, 16, 17, 33, 1025], columns: Self.columns(f32: [1, 13], quantized: [32, 64])) { f, x in
             let single = (0..<Self.maxTokens).map { t in
                 guardedMultiply(f.matrix, Array(x[(t * f.columns)..<((t + 1) * f.columns)]), tokens: 1, pool: pool)
             }
