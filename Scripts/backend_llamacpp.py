@@ -30,6 +30,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backend_common import (DEFAULT_MODEL, OUT, Dump, greedy_fixtures, greedy_candidate, write_json,
                             max_abs_difference, first_token_difference)
 
+# OpenMP worker threads spin while they wait by default; on a machine whose cores are shared that
+# made a run ~40x slower here. Passive waiting changes no arithmetic (results are thread-count
+# invariant, see summary.json). Must be set before libgomp starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import llama_cpp
 import llama_cpp.llama_cpp as low_level  # the module llama_cpp.Llama calls into
 from llama_cpp import Llama
