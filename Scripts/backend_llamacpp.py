@@ -21,7 +21,7 @@ a separately built libllama.so). Writes under Fixtures/backends/llamacpp/ (or --
   dumps.json                 (--dumps-only) the dumps' array names, and the dump run's logits against
                              a plain prefill (the callback splits the graph at every recorded tensor)
 
-Usage: python3 Scripts/backend_llamacpp.py [--model GGUF] [--out DIR] [--dump greedy-0] [--layer L]
+Usage: python3 Scripts/backend_llamacpp.py [--model GGUF] [--out DIR] [--dump greedy-0] [--layer L] [--dumps-only]
 """
 import argparse, ctypes, os, sys
 import numpy as np
@@ -31,7 +31,7 @@ from backend_common import (DEFAULT_MODEL, OUT, Dump, greedy_fixtures, greedy_ca
                             max_abs_difference, first_token_difference)
 
 # OpenMP worker threads spin while they wait by default; on a machine whose cores are shared that
-# made a run ~40x slower here. Passive waiting changes no arithmetic (results are thread-count
+# made a run ~20x slower here (DOCS.md section 7.3). Passive waiting changes no arithmetic (results are thread-count
 # invariant, see summary.json). Must be set before libgomp starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import llama_cpp
