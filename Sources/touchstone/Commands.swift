@@ -114,19 +114,48 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
     if args.has("chat") && args.has("no-special") {
         throw CLIError("--chat with --no-special would turn the chat template's markers (<|im_start|>, <|im_end|>) into plain text, so the model would not see a conversation; drop --no-special, or drop --chat and give the template yourself")
     }
-    guard var text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
-    let tokenizer = try requireTokenizer(loaded)
-    if args.has("chat") {
-        var messages: [(role: String, content: String)] = []
-        if let system = args.string("system") { messages.append((role: "system", content: system)) }
-        messages.append((role: "user", content: text))
-        text = ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
-    } else if args.string("system") != nil {
-        throw CLIError("--system needs --chat")
-    }
-    let ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
+    guard let text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
+    if !args.has("chat") && args.string("system") != nil { throw CLIError("--system needs --chat") }
+    let ids = PromptEncoding(args, try requireTokenizer(loaded)).encode(text)
     if ids.isEmpty { throw CLIError("the prompt encodes to no tokens") }
     return ids
+}
+
+/// How `--prompt TEXT` becomes ids: through the chat template with `--chat` (`--system` as the
+/// system turn, the text as the user turn), special tokens parsed unless `--no-special`.
+struct PromptEncoding: Sendable {
+    let tokenizer: BPETokenizer
+    let chat: Bool
+    let system: String?
+    let parseSpecialTokens: Bool
+
+    init(_ args: Arguments, _ tokenizer: BPETokenizer) {
+        self.tokenizer = tokenizer
+        chat = args.has("chat")
+        system = args.string("system")
+        parseSpecialTokens = !args.has("no-special")
+    }
+
+    /// `userText` as the prompt's ids (the user turn under `--chat`).
+    func encode(_ userText: String) -> [Int] {
+        var text = userText
+        if chat {
+            var messages: [(role: String, content: String)] = []
+            if let system { messages.append((role: "system", content: system)) }
+            messages.append((role: "user", content: userText))
+            text = ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
+        }
+        return tokenizer.encode(text, parseSpecialTokens: parseSpecialTokens)
+    }
+
+    /// Context-aware decoding's evidence: without `--chat`, its ids go before the prompt; with
+    /// `--chat`, the user turn holds evidence then query (`ContextAwareDecoding.userTurn`) and the
+    /// ids are what that adds to the query's prompt (`ContextAwareDecoding.placeEvidence`).
+    func evidence(_ text: String, query: String?) throws -> (ids: [Int], position: Int) {
+        guard chat, let query else { return (tokenizer.encode(text, parseSpecialTokens: parseSpecialTokens), 0) }
+        return try ContextAwareDecoding.placeEvidence(contextStream: encode(ContextAwareDecoding.userTurn(evidence: text, query: query)),
+                                                      nullStream: encode(query))
+    }
 }
 
 // MARK: generate
@@ -142,6 +171,12 @@ func generateCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let loaded = try loadModel(args)
     if let vocabulary = dryVocabulary(args, loaded) { strategy = try makeStrategy(args, vocabulary: vocabulary) }
+    if (strategy as? ContextAwareDecoding.Strategy)?.needsTokenizer == true {
+        guard let tokenizer = loaded.tokenizer else {
+            throw CLIError("--context TEXT needs a tokenizer and the model at \(loaded.path) has none; give the evidence as --context-ids 1,2,3", usage: false)
+        }
+        strategy = try makeStrategy(args, vocabulary: dryVocabulary(args, loaded), evidence: PromptEncoding(args, tokenizer))
+    }
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
     let json = args.has("json")
