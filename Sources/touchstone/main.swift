@@ -46,7 +46,7 @@ let commandHelp: [String: String] = [
           Strategies (each takes only its own options; an option it does not take is an error):
         \(strategyHelp())
           Processor options (Hugging Face GenerationConfig names; sampling strategies take all, greedy, beam,
-          contrastive and DoLa take the non-sampling ones: penalties, masks, bias):
+          contrastive, and DoLa and cad without --seed take the non-sampling ones: penalties, masks, bias):
         \(processorHelp())
           `--strategy speculative --seed N` is speculative-sampling (its historical spelling).
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
