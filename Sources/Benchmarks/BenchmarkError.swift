@@ -16,9 +16,13 @@ public enum BenchmarkError: Error, Equatable, CustomStringConvertible {
     case textFileNotText(path: String)
     /// A competing process for `bench --busy` could not be started (`posix_spawn` returned `code`).
     case cannotStartProcess(path: String, code: Int)
+    /// The evidence-QA case file is missing, unreadable, or not a JSON array of cases.
+    case evidenceCasesUnreadable(path: String, reason: String)
 
     public var description: String {
         switch self {
+        case .evidenceCasesUnreadable(let path, let reason):
+            return "cannot use the evidence-QA cases at \(path): \(reason); give a JSON array of {\"context\", \"question\", \"evidence_answer\", \"parametric_answer\"} objects"
         case .questionsUnreadable(let path):
             return "cannot read the Spec-Bench questions at \(path): give an existing JSONL file with one {\"question_id\", \"category\", \"turns\": [...]} object per line"
         case .malformedQuestion(let source, let line):

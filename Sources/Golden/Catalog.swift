@@ -69,6 +69,8 @@ public enum Catalog {
             add("group-beam-0", p0, GroupBeamSearch.Strategy(numBeams: 4, numBeamGroups: 2, diversityPenalty: 0.5))
             for (i, prompt) in [p0, p1].enumerated() { add("contrastive-\(i)", prompt, ContrastiveSearch.Strategy(penaltyAlpha: 0.6, topK: 4)) }
             add("dola-0", p0, try DoLa.Strategy(layers: "high", processors: try ProcessorSettings(SamplingParameters(repetitionPenalty: 1.2))))
+            add("dola-sample-0", p0, try DoLa.Strategy(layers: "high", processors: try ProcessorSettings(SamplingParameters(temperature: 0.9, topP: 0.95)), seed: 5))
+            add("cad-1", p1, try ContextAwareDecoding.Strategy(contextIDs: p0, alpha: 0.5))
             add("prompt-lookup-1", p1, PromptLookupDrafter.Strategy(promptLookupNumTokens: 10, maxMatchingNgramSize: 2))
             let draftLayers = key == realModelKey ? 12 : 1
             add("speculative-0", p0, SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4)))

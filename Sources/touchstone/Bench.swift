@@ -3,6 +3,13 @@ import Formats
 import Benchmarks
 
 func benchCommand(_ raw: [String]) throws {
+    // `--evidence-qa [FILE]`: the file is optional, so it is taken out before parsing.
+    var raw = raw, evidenceQA: String?? = nil
+    if let i = raw.firstIndex(of: "--evidence-qa") {
+        let hasFile = i + 1 < raw.count && !raw[i + 1].hasPrefix("--")
+        evidenceQA = .some(hasFile ? raw[i + 1] : nil)
+        raw.removeSubrange(i...(hasFile ? i + 1 : i))
+    }
     let args = try Arguments(command: "bench", raw,
                              valueOptions: commonValueOptions.union(["runs", "prompt-length", "decode-tokens", "text-file", "questions",
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
@@ -11,6 +18,7 @@ func benchCommand(_ raw: [String]) throws {
                                                                      "busy", "rounds", "busy-seconds"]),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
+    if let file = evidenceQA { return try benchEvidenceQA(args, file: file) }
     if args.has("tokenizer") { return try benchTokenizer(args) }
     if args.has("batch-sweep") { return try benchBatchSweep(args) }
     if args.has("spec-bench") { return try benchSpecBench(args) }
@@ -72,4 +80,31 @@ func benchBusy(_ args: Arguments) throws {
 func burnCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "burn", raw, valueOptions: ["seconds"], flagOptions: [])
     burnCPU(seconds: Double(try args.int("seconds", default: 60, range: 1...86_400)!))
+}
+
+/// `bench --evidence-qa [FILE]`: greedy, CAD α 0.5 and 1.0 (and contrastive decoding when it is
+/// registered) on counterfactual evidence-plus-question cases: how often the answer follows the
+/// evidence, and cost per token against greedy.
+func benchEvidenceQA(_ args: Arguments, file: String?) throws {
+    let path = try file ?? {
+        let current = FileManager.default.currentDirectoryPath
+        var directories = [current]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            dir = dir.deletingLastPathComponent()
+            directories.append(dir.path)
+        }
+        for directory in directories {
+            let candidate = URL(fileURLWithPath: directory).appendingPathComponent(EvidenceQACase.shippedFileRelativePath).path
+            if FileManager.default.isReadableFile(atPath: candidate) { return candidate }
+        }
+        throw CLIError("no FILE after --evidence-qa, and \(EvidenceQACase.shippedFileRelativePath) is not under the current directory (\(current)): run from the Touchstone checkout or give --evidence-qa FILE")
+    }()
+    let cases = try EvidenceQACase.read(contentsOfFile: path)
+    let maxNew = try args.int("max-new-tokens", default: 24, range: 1...4096)!
+    let loaded = try loadModel(args)
+    let tokenizer = try requireTokenizer(loaded)
+    let report = try EvidenceQABenchmark.run(model: loaded.model, tokenizer: tokenizer, cases: cases, maxNewTokens: maxNew,
+                                             endOfSequenceIDs: loaded.endOfSequenceIDs, progress: { printError($0) })
+    if args.has("json") { printJSON(report.json()) } else { print(report.table()) }
 }

@@ -127,21 +127,9 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
     if args.has("chat") && args.has("no-special") {
         throw CLIError("--chat with --no-special would turn the chat template's markers (<|im_start|>, <|im_end|>) into plain text, so the model would not see a conversation; drop --no-special, or drop --chat and give the template yourself")
     }
-    guard var text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
-    let tokenizer = try requireTokenizer(loaded)
-    if args.has("chat") {
-        var messages: [(role: String, content: String)] = []
-        if let system = args.string("system") { messages.append((role: "system", content: system)) }
-        messages.append((role: "user", content: text))
-        text = usesGemmaTurns(tokenizer)
-            ? GemmaChatTemplate.apply(messages: messages, addGenerationPrompt: true)
-            : ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
-    } else if args.string("system") != nil {
-        throw CLIError("--system needs --chat")
-    }
-    var ids = tokenizer.encode(text, parseSpecialTokens: !args.has("no-special"))
-    // BOS as the file says (`add_bos_token`: Gemma's true, SmolLM2's false).
-    if tokenizer.addsBOS, let bos = tokenizer.bosID { ids.insert(bos, at: 0) }
+    guard let text = args.string("prompt") else { throw CLIError("give the prompt with --prompt-ids 1,2,3 or --prompt TEXT") }
+    if !args.has("chat") && args.string("system") != nil { throw CLIError("--system needs --chat") }
+    let ids = PromptEncoding(args, try requireTokenizer(loaded)).encode(text)
     if ids.isEmpty { throw CLIError("the prompt encodes to no tokens") }
     return ids
 }
@@ -150,6 +138,50 @@ func promptIDs(_ args: Arguments, _ loaded: ModelStore.Loaded) throws -> [Int] {
 /// instruction format instead of ChatML.
 func usesGemmaTurns(_ tokenizer: any Tokenizer) -> Bool {
     tokenizer.tokenID(for: "<start_of_turn>") != nil && tokenizer.tokenID(for: "<|im_start|>") == nil
+}
+
+/// How `--prompt TEXT` becomes ids: through the chat template with `--chat` (`--system` as the
+/// system turn, the text as the user turn; Gemma's turn format for Gemma's vocabulary, ChatML
+/// otherwise), special tokens parsed unless `--no-special`, BOS first when the file says
+/// `add_bos_token` (Gemma's true, SmolLM2's false).
+struct PromptEncoding: Sendable {
+    let tokenizer: any Tokenizer
+    let chat: Bool
+    let system: String?
+    let parseSpecialTokens: Bool
+
+    init(_ args: Arguments, _ tokenizer: any Tokenizer) {
+        self.tokenizer = tokenizer
+        chat = args.has("chat")
+        system = args.string("system")
+        parseSpecialTokens = !args.has("no-special")
+    }
+
+    /// The BOS id the file asks to put first, if any.
+    var bos: Int? { tokenizer.addsBOS ? tokenizer.bosID : nil }
+
+    /// `userText` as the prompt's ids (the user turn under `--chat`).
+    func encode(_ userText: String) -> [Int] {
+        var text = userText
+        if chat {
+            var messages: [(role: String, content: String)] = []
+            if let system { messages.append((role: "system", content: system)) }
+            messages.append((role: "user", content: userText))
+            text = usesGemmaTurns(tokenizer)
+                ? GemmaChatTemplate.apply(messages: messages, addGenerationPrompt: true)
+                : ChatTemplate.chatML.apply(messages: messages, addGenerationPrompt: true)
+        }
+        return (bos.map { [$0] } ?? []) + tokenizer.encode(text, parseSpecialTokens: parseSpecialTokens)
+    }
+
+    /// Context-aware decoding's evidence: without `--chat`, its ids go before the prompt (after
+    /// BOS); with `--chat`, the user turn holds evidence then query (`ContextAwareDecoding.userTurn`)
+    /// and the ids are what that adds to the query's prompt (`ContextAwareDecoding.placeEvidence`).
+    func evidence(_ text: String, query: String?) throws -> (ids: [Int], position: Int) {
+        guard chat, let query else { return (tokenizer.encode(text, parseSpecialTokens: parseSpecialTokens), bos == nil ? 0 : 1) }
+        return try ContextAwareDecoding.placeEvidence(contextStream: encode(ContextAwareDecoding.userTurn(evidence: text, query: query)),
+                                                      nullStream: encode(query))
+    }
 }
 
 // MARK: generate
@@ -165,6 +197,12 @@ func generateCommand(_ raw: [String]) throws {
     try configureThreads(args)
     let loaded = try loadModel(args)
     if let vocabulary = dryVocabulary(args, loaded) { strategy = try makeStrategy(args, vocabulary: vocabulary) }
+    if (strategy as? ContextAwareDecoding.Strategy)?.needsTokenizer == true {
+        guard let tokenizer = loaded.tokenizer else {
+            throw CLIError("--context TEXT needs a tokenizer and the model at \(loaded.path) has none; give the evidence as --context-ids 1,2,3", usage: false)
+        }
+        strategy = try makeStrategy(args, vocabulary: dryVocabulary(args, loaded), evidence: PromptEncoding(args, tokenizer))
+    }
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
     let json = args.has("json")

@@ -21,7 +21,7 @@ func given(_ args: Arguments, _ names: Set<String>) -> StrategyArguments {
 /// The strategy `generate` runs: `--strategy` (greedy by default; `speculative --seed N` is the
 /// historical spelling of `speculative-sampling`) with its options and processors. An option the
 /// strategy does not take is an error, never ignored.
-func makeStrategy(_ args: Arguments, vocabulary: DryVocabulary? = nil) throws -> any DecodingStrategy {
+func makeStrategy(_ args: Arguments, vocabulary: DryVocabulary? = nil, evidence: PromptEncoding? = nil) throws -> any DecodingStrategy {
     var name = args.string("strategy") ?? "greedy"
     if name == "speculative" && args.string("seed") != nil { name = SpeculativeSampling.Strategy.name }
     guard let type = DecodingStrategies.named(name) else {
@@ -48,9 +48,10 @@ func makeStrategy(_ args: Arguments, vocabulary: DryVocabulary? = nil) throws ->
     do {
         let processors = type.processorUse == .none ? ProcessorSettings.none
             : try ProcessorSettings(arguments: given(args, processorOptionNames.subtracting(own)), vocabulary: vocabulary)
+        let query = args.string("prompt")
         let context = StrategyContext(loadModel: { name in
             try ModelStore.load(path: try ModelStore.resolve(name, log: { printError($0) })).model
-        })
+        }, encodeEvidence: evidence.map { encoding in { @Sendable text in try encoding.evidence(text, query: query) } })
         return try type.init(arguments: given(args, own), processors: processors, context: context)
     } catch let e as StrategyError {
         throw CLIError(e.description)

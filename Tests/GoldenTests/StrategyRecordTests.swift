@@ -51,10 +51,11 @@ final class StrategyRecordTests: XCTestCase {
     /// Each registered strategy with its defaults (required options given) records only declared
     /// keys, rebuilds from its record, and a changed option value changes the record.
     func testEveryRegisteredStrategyRecordsItsOptionsAndRebuildsFromThem() throws {
-        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1"]
+        // context-ids: cad needs its evidence (--context or --context-ids, neither declared required).
+        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2"]
         for type in DecodingStrategies.all {
             var values: [String: String] = [:]
-            for option in type.options where option.required || (option.name == "draft-layers") { values[option.name] = required[option.name] }
+            for option in type.options where option.required || ["draft-layers", "context-ids"].contains(option.name) { values[option.name] = required[option.name] }
             let strategy = try type.init(arguments: StrategyArguments(values), processors: .none, context: StrategyContext())
             let declared = Set(type.options.map(\.key)).union(Self.descriptiveKeys)
             for (key, _) in strategy.parameters { XCTAssertTrue(declared.contains(key), "\(type.name) records undeclared '\(key)'") }

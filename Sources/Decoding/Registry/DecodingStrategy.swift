@@ -65,9 +65,14 @@ public struct StrategyOutput {
 public struct StrategyContext: Sendable {
     /// Loads another model by name or path (a speculative draft model); nil when unavailable.
     public var loadModel: (@Sendable (String) throws -> any CausalLanguageModel)?
+    /// Tokenizes evidence text for context-aware decoding: the ids and where in the prompt they go
+    /// (0 = before it; with a chat template, inside the user turn); nil when no tokenizer is loaded.
+    public var encodeEvidence: (@Sendable (String) throws -> (ids: [Int], position: Int))?
 
-    public init(loadModel: (@Sendable (String) throws -> any CausalLanguageModel)? = nil) {
+    public init(loadModel: (@Sendable (String) throws -> any CausalLanguageModel)? = nil,
+                encodeEvidence: (@Sendable (String) throws -> (ids: [Int], position: Int))? = nil) {
         self.loadModel = loadModel
+        self.encodeEvidence = encodeEvidence
     }
 }
 
@@ -80,6 +85,7 @@ public enum DecodingStrategies {
         GroupBeamSearch.Strategy.self,
         ContrastiveSearch.Strategy.self,
         DoLa.Strategy.self,
+        ContextAwareDecoding.Strategy.self,
         SpeculativeDecoding.Strategy.self,
         SpeculativeSampling.Strategy.self,
         PromptLookupDrafter.Strategy.self,

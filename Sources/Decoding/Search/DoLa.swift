@@ -52,7 +52,7 @@ public enum DoLaLayers: Sendable, Equatable {
 /// contrast `F = log q_N − log q_M` restricted to the adaptive plausibility set `V_head`).
 ///
 /// The procedure is Hugging Face transformers 4.52 `_dola_decoding` with `_dola_select_contrast`
-/// and `_relative_top_filter` (batch 1, greedy); see DOCS.md section 6.4.2. Per step, with `f`
+/// and `_relative_top_filter` (batch 1; greedy, or sampling with a seed, DOCS.md section 6.11.2); see DOCS.md section 6.4.2. Per step, with `f`
 /// the final logits (layer N) and, for each candidate layer `j`, `b_j = lm_head(h_j)`:
 ///
 /// 1. Premature logits apply the output head to the **un-normalized** residual stream `h_j`
@@ -65,7 +65,10 @@ public enum DoLaLayers: Sendable, Equatable {
 /// 3. `F = log_softmax f`, `B = log_softmax b_M`; tokens with `F < max F + ln 0.1` get
 ///    `F = −inf`, `B = −1e-3`; the contrast is `F − B` (see `relativeTopContrast`).
 /// 4. `processors` (e.g. repetition penalty 1.2, which the authors and Hugging Face recommend)
-///    act on the contrast; the token is its argmax, lowest id on ties (D4).
+///    act on the contrast; the token is its argmax, lowest id on ties (D4). With a seed
+///    (Hugging Face's `do_sample=True`), the whole chain (processors, then the warpers) acts on the
+///    contrast and one portable draw (D5) picks the token from its softmax, exactly as
+///    `SampleDecoding` steps 2–6 (`−inf` entries outside `V_head` have probability 0).
 ///
 /// The KV cache and the final logits are those of plain decoding; only the choice differs.
 public enum DoLa {
@@ -99,16 +102,19 @@ public enum DoLa {
     ///     `logit` is the chosen token's processed score (no probability).
     /// - Throws: `ModelError.invalidInput` for an empty prompt or no candidate layer;
     ///   `ModelError.contextOverflow` when the prompt does not fit the context.
+    ///   - seed: nil = greedy; otherwise sampling with `SamplingLoopState(seed:)`, one draw per
+    ///     token (plus XTC's, when the chain has it); build `processors` with `sampling: true,
+    ///     loopState: true` then.
     public static func generate(model: any CausalLanguageModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
-                                processors: [any LogitsProcessor] = [], traceTopK: Int = 5, pool: ParallelFor = .shared,
+                                processors: [any LogitsProcessor] = [], seed: UInt64? = nil, traceTopK: Int = 5, pool: ParallelFor = .shared,
                                 onToken: ((Int) -> Void)? = nil) throws -> Generation {
         try generateWithSteps(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: processors,
-                              traceTopK: traceTopK, pool: pool, onToken: onToken).generation
+                              seed: seed, traceTopK: traceTopK, pool: pool, onToken: onToken).generation
     }
 
     /// `generate`, also returning each step's premature layer and divergences.
     public static func generateWithSteps(model: any CausalLanguageModel, prompt: [Int], layers: DoLaLayers, stopping: StoppingCriteria,
-                                         processors: [any LogitsProcessor] = [], traceTopK: Int = 5,
+                                         processors: [any LogitsProcessor] = [], seed: UInt64? = nil, traceTopK: Int = 5,
                                          pool: ParallelFor = .shared,
                                          onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, steps: [Step]) {
         let c = model.shape
@@ -120,6 +126,7 @@ public enum DoLa {
         var steps: [Step] = []
         var (cache, result) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + 1, tapLayers: true, pool: pool, stats: &stats)
         var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
+        var state = seed.map { SamplingLoopState(seed: $0) }
         while recorder.hasRoom {
             let last = result.layerOutputs![0].count / C - 1       // last row of this pass
             // Premature hidden states of the last position: h_j [n, C] (h_0 = embedding row).
@@ -148,8 +155,17 @@ public enum DoLa {
                 step.prematureLayer = candidates[chosen]
             }
             var scores = relativeTopContrast(finalLogits: final, prematureLogits: Array(prematureLogits[(chosen * V)..<((chosen + 1) * V)]))
-            processors.process(&scores, context: ProcessorContext(inputIDs: ids, promptLength: prompt.count))
-            let traced = scores.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: V, topK: traceTopK) }
+            let context = ProcessorContext(inputIDs: ids, promptLength: prompt.count)
+            let traced: TraceStep
+            if var s = state {
+                processors.process(&scores, context: context, state: &s)
+                traced = try SampleDecoding.sample(scores: scores, uniform: s.nextUniform(), traceTopK: traceTopK)
+                processors.accept(token: traced.token, probability: traced.probability ?? 0, state: &s)
+                state = s
+            } else {
+                processors.process(&scores, context: context)
+                traced = scores.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: V, topK: traceTopK) }
+            }
             let token = traced.token
             steps.append(step)
             ids.append(token)
@@ -271,15 +287,24 @@ extension DoLa {
         public static let summary = "DoLa: contrast the final layer with the most divergent premature layer"
         static let dolaLayers = StrategyOption("dola-layers", .text(placeholder: "high|low|0,2,4"), default: "high",
                                                help: "candidate premature layers")
-        public static let options = [dolaLayers]
-        public static let processorUse = ProcessorSettings.Use.nonSampling
+        static let seedOption = SeedOption.option(help: "sample (portable draws, processors and warpers on the contrast) instead of greedy")
+        public static let options = [dolaLayers, seedOption]
+        /// Warpers only with `--seed` (checked in `init`).
+        public static let processorUse = ProcessorSettings.Use.all
+        public static let takesSeed = true
 
         /// The candidate layers as given (`high`, `low` or a list).
         public var layersName: String
         public var layers: DoLaLayers
         public var processors: ProcessorSettings
+        /// nil = greedy DoLa (as before sampling existed: same parameters, same tokens).
+        public var seedValue: UInt64?
 
-        public init(layers name: String = "high", processors: ProcessorSettings = .none) throws {
+        public init(layers name: String = "high", processors: ProcessorSettings = .none, seed: UInt64? = nil) throws {
+            if seed == nil, let warper = ContextAwareDecoding.Strategy.setWarper(processors) {
+                throw StrategyError("--\(warper) only applies when dola samples; add --seed N, or drop it")
+            }
+            seedValue = seed
             switch name.lowercased() {
             case "high": layers = .high
             case "low": layers = .low
@@ -294,16 +319,32 @@ extension DoLa {
         }
 
         public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
-            try self.init(layers: try a.text(Self.dolaLayers)!, processors: processors)
+            try self.init(layers: try a.text(Self.dolaLayers)!, processors: processors, seed: try a.int(Self.seedOption).map { UInt64($0) })
         }
 
-        public var parameters: [(String, JSONValue)] { [("dola_layers", .string(layersName))] + processors.recorded }
+        public var parameters: [(String, JSONValue)] {
+            var out = [("dola_layers", JSONValue.string(layersName))] + processors.recorded
+            if seedValue != nil {
+                let xtc = ProcessorChain.xtc(processors.parameters) != nil && processors.order.names.contains("xtc")
+                out.append(("rng", .string(xtc ? SampleDecoding.Strategy.generatorDescriptionWithXTC : SampleDecoding.Strategy.generatorDescription)))
+            }
+            return out
+        }
+        public var seed: UInt64? { seedValue }
 
         public func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, traceTopK: Int,
                              onToken: ((Int) -> Void)?) throws -> StrategyOutput {
-            let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            let chain: [any LogitsProcessor]
+            if seedValue != nil {
+                try processors.checkTokenIDs(vocabularySize: model.shape.vocabularySize)
+                do {
+                    chain = try ProcessorChain.make(processors.withEOS(stopping.endOfSequenceIDs), order: processors.order, sampling: true, loopState: true)
+                } catch let e as SamplingParameterError { throw StrategyError(e.description) }
+            } else {
+                chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
+            }
             return StrategyOutput(try DoLa.generate(model: model, prompt: prompt, layers: layers, stopping: stopping, processors: chain,
-                                                    traceTopK: traceTopK, onToken: onToken))
+                                                    seed: seedValue, traceTopK: traceTopK, onToken: onToken))
         }
     }
 }
