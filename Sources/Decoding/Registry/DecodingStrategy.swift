@@ -65,9 +65,14 @@ public struct StrategyOutput {
 public struct StrategyContext: Sendable {
     /// Loads another model by name or path (a speculative draft model); nil when unavailable.
     public var loadModel: (@Sendable (String) throws -> any CausalLanguageModel)?
+    /// A digest of a model's tokenizer vocabulary (nil name: the model the strategy will run on;
+    /// nil result: no tokenizer), so that a strategy pairing two models can check they share it.
+    public var vocabularyDigest: (@Sendable (String?) throws -> String?)?
 
-    public init(loadModel: (@Sendable (String) throws -> any CausalLanguageModel)? = nil) {
+    public init(loadModel: (@Sendable (String) throws -> any CausalLanguageModel)? = nil,
+                vocabularyDigest: (@Sendable (String?) throws -> String?)? = nil) {
         self.loadModel = loadModel
+        self.vocabularyDigest = vocabularyDigest
     }
 }
 
@@ -86,6 +91,8 @@ public enum DecodingStrategies {
         TokenRecyclingDrafter.Strategy.self,
         ADEDDrafter.Strategy.self,
         LookaheadDecoding.Strategy.self,
+        ContrastiveDecoding.Strategy.self,
+        LOLDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
