@@ -77,6 +77,11 @@ public enum Catalog {
             add("token-recycling-1", p1, try TokenRecyclingDrafter.Strategy(treeNodes: 24))
             add("aded-1", p1, ADEDDrafter.Strategy(seed: 0, maxNodes: 64))
             add("lookahead-1", p1, LookaheadDecoding.Strategy(windowSize: 3, ngramSize: 3, guessSetSize: 3))
+            let amateurLayers = key == realModelKey ? 12 : 1
+            add("contrastive-decoding-1", p1, ContrastiveDecoding.Strategy(amateur: .layers(amateurLayers), amateurName: String(amateurLayers),
+                                                                           parameters: .init(mode: .code, numBeams: 3)))
+            let refocus = key == realModelKey ? [21350, 4569, 2338, 284, 1027, 968, 30] : [7, 8]  // "Answer truthfully and factually."
+            add("lol-0", p0, LOLDecoding.Strategy(amateur: .layers(nil), amateurName: "half", parameters: .init(refocusIDs: refocus)))
             add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
                                                                             processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
         }

@@ -233,7 +233,8 @@ func generateCommand(_ raw: [String]) throws {
             list = parsed
         }
         guard let tokenizer = loaded.tokenizer else { throw CLIError("--stop-strings needs a model with a tokenizer") }
-        if strategy is BeamSearch.Strategy || strategy is GroupBeamSearch.Strategy {
+        if strategy is BeamSearch.Strategy || strategy is GroupBeamSearch.Strategy
+            || (strategy as? ContrastiveDecoding.Strategy)?.settings.mode == .code {
             throw CLIError("--stop-strings is not supported with beam strategies")
         }
         stopping = StoppingCriteria(maxNewTokens: maxNew, endOfSequenceIDs: eos, stopStrings: list,

@@ -49,13 +49,32 @@ func makeStrategy(_ args: Arguments, vocabulary: DryVocabulary? = nil, evidence:
         let processors = type.processorUse == .none ? ProcessorSettings.none
             : try ProcessorSettings(arguments: given(args, processorOptionNames.subtracting(own)), vocabulary: vocabulary)
         let query = args.string("prompt")
+        let expertName = args.string("model") ?? ModelStore.defaultModelName
         let context = StrategyContext(loadModel: { name in
             try ModelStore.load(path: try ModelStore.resolve(name, log: { printError($0) })).model
-        }, encodeEvidence: evidence.map { encoding in { @Sendable text in try encoding.evidence(text, query: query) } })
+        }, encodeEvidence: evidence.map { encoding in { @Sendable text in try encoding.evidence(text, query: query) } },
+        vocabularyDigest: { name in
+            try vocabularyDigest(of: ModelStore.load(path: try ModelStore.resolve(name ?? expertName, log: { printError($0) })).tokenizer)
+        })
         return try type.init(arguments: given(args, own), processors: processors, context: context)
     } catch let e as StrategyError {
         throw CLIError(e.description)
     }
+}
+
+/// SHA-256 of a tokenizer's vocabulary (each id's byte length as 4 little-endian bytes, then its
+/// bytes, ids in order); nil without a tokenizer. Two models with equal digests map every id to the
+/// same bytes.
+func vocabularyDigest(of tokenizer: (any Tokenizer)?) throws -> String? {
+    guard let tokenizer else { return nil }
+    var hash = SHA256()
+    for id in 0..<tokenizer.vocabularySize {
+        let bytes = try tokenizer.tokenBytes(for: id)
+        let n = UInt32(bytes.count)
+        hash.update([UInt8(n & 0xff), UInt8((n >> 8) & 0xff), UInt8((n >> 16) & 0xff), UInt8(n >> 24)])
+        hash.update(bytes)
+    }
+    return hash.finalize()
 }
 
 /// The tokenizer as DRY's vocabulary, when DRY's text sequence breakers need resolving.

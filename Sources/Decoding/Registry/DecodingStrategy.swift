@@ -68,11 +68,16 @@ public struct StrategyContext: Sendable {
     /// Tokenizes evidence text for context-aware decoding: the ids and where in the prompt they go
     /// (0 = before it; with a chat template, inside the user turn); nil when no tokenizer is loaded.
     public var encodeEvidence: (@Sendable (String) throws -> (ids: [Int], position: Int))?
+    /// A digest of a model's tokenizer vocabulary (nil name: the model the strategy will run on;
+    /// nil result: no tokenizer), so that a strategy pairing two models can check they share it.
+    public var vocabularyDigest: (@Sendable (String?) throws -> String?)?
 
     public init(loadModel: (@Sendable (String) throws -> any CausalLanguageModel)? = nil,
-                encodeEvidence: (@Sendable (String) throws -> (ids: [Int], position: Int))? = nil) {
+                encodeEvidence: (@Sendable (String) throws -> (ids: [Int], position: Int))? = nil,
+                vocabularyDigest: (@Sendable (String?) throws -> String?)? = nil) {
         self.loadModel = loadModel
         self.encodeEvidence = encodeEvidence
+        self.vocabularyDigest = vocabularyDigest
     }
 }
 
@@ -92,6 +97,8 @@ public enum DecodingStrategies {
         TokenRecyclingDrafter.Strategy.self,
         ADEDDrafter.Strategy.self,
         LookaheadDecoding.Strategy.self,
+        ContrastiveDecoding.Strategy.self,
+        LOLDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
