@@ -180,5 +180,5 @@ public enum NeuronDecoding {
 
 extension ParallelFor {
     /// A pool of one thread (the caller): for work already split across another pool's threads.
-    nonisolated(unsafe) static let serial = ParallelFor(threadCount: 1)
+    static let serial = ParallelFor(threadCount: 1)
 }
