@@ -83,7 +83,7 @@ def main():
            "prompts": entries}
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "reference.json"), "w") as f:
-        json.dump(doc, f, indent=1)
+        json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
     print("wrote", os.path.join(OUT, "reference.json"), file=sys.stderr)
 
