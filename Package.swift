@@ -15,7 +15,7 @@ let package = Package(
     name: "Touchstone",
     products: [
         .executable(name: "touchstone", targets: ["touchstone"]),
-        .library(name: "Touchstone", targets: ["Tensors", "Formats", "Tokenization", "Transformer", "Loader", "Decoding", "Golden", "Benchmarks"]),
+        .library(name: "Touchstone", targets: ["Tensors", "Formats", "Tokenization", "Transformer", "Loader", "Decoding", "Golden", "Benchmarks", "Probing"]),
         // XCTest assertions over the Golden API, for other backends' test suites.
         .library(name: "TouchstoneTesting", targets: ["TouchstoneTesting"]),
     ],
@@ -28,8 +28,9 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["Tensors", "Formats", "Transformer"], swiftSettings: releaseTuning),
         .target(name: "Golden", dependencies: ["Formats", "Transformer", "Loader", "Decoding"], swiftSettings: releaseTuning),
         .target(name: "Benchmarks", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Decoding"], swiftSettings: releaseTuning),
+        .target(name: "Probing", dependencies: ["Tensors", "Transformer"], swiftSettings: releaseTuning),
         .target(name: "TouchstoneTesting", dependencies: ["Golden"]),
-        .executableTarget(name: "touchstone", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Loader", "Decoding", "Golden", "Benchmarks"], swiftSettings: releaseTuning),
+        .executableTarget(name: "touchstone", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Loader", "Decoding", "Golden", "Benchmarks", "Probing"], swiftSettings: releaseTuning),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Formats"]),
@@ -38,6 +39,7 @@ let package = Package(
         .testTarget(name: "GoldenTests", dependencies: ["Golden", "TouchstoneTesting", "Decoding", "Transformer", "Loader", "Formats"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Decoding", "Transformer", "Tokenization", "Formats", "Tensors"]),
         .testTarget(name: "CLITests", dependencies: ["touchstone"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Transformer", "Loader", "Tensors"]),
         .testTarget(name: "AgreementTests", dependencies: ["Decoding", "Transformer", "Loader", "Formats", "Tensors"]),
     ],
     swiftLanguageModes: [.v5]

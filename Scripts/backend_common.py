@@ -1,7 +1,7 @@
 """What the backend scripts share (Scripts/backend_llamacpp.py, Scripts/backend_transformers.py):
 the golden catalogue's greedy SmolLM2 fixtures, greedy decoding over a backend's logits into a
 candidate trace (the schema `touchstone verify` accepts, DOCS.md section 7.1), and activation
-dumps in `touchstone activations`' format (DOCS.md section 7.1, "Activation dumps").
+dumps in `touchstone activations`' format (DOCS.md section 7.3, "Activation dumps").
 
 A development tool only: nothing in `swift build` or `swift test` runs these scripts.
 """

@@ -3,7 +3,7 @@
 traces for the golden catalogue's greedy SmolLM2 fixtures and activation dumps in
 `touchstone activations`' format, read through llama.cpp's graph evaluation callback (`cb_eval`).
 
-Needs llama-cpp-python (DOCS.md section 7.3 says how it was built; LLAMA_CPP_LIB_PATH may point at
+Needs llama-cpp-python (DOCS.md section 7.4 says how it was built; LLAMA_CPP_LIB_PATH may point at
 a separately built libllama.so). Writes under Fixtures/backends/llamacpp/ (or --out):
   greedy-N.json              llama.cpp defaults (Q4_1 file, F16 KV cache), 2 threads,
                              n_batch = n_ubatch = 512: one prefill of the prompt, then one-token
@@ -31,7 +31,7 @@ from backend_common import (DEFAULT_MODEL, OUT, Dump, greedy_fixtures, greedy_ca
                             max_abs_difference, first_token_difference)
 
 # OpenMP worker threads spin while they wait by default; on a machine whose cores are shared that
-# made a run ~20x slower here (DOCS.md section 7.3). Passive waiting changes no arithmetic (results are thread-count
+# made a run ~20x slower here (DOCS.md section 7.4). Passive waiting changes no arithmetic (results are thread-count
 # invariant, see summary.json). Must be set before libgomp starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import llama_cpp

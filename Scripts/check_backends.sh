@@ -1,5 +1,5 @@
 #!/bin/sh
-# Real backends, checked (DOCS.md section 7.3): verify the committed candidate traces of llama.cpp
+# Real backends, checked (DOCS.md section 7.4): verify the committed candidate traces of llama.cpp
 # and Hugging Face transformers against the golden greedy SmolLM2 fixtures, and explain their
 # activation dumps against Touchstone's. Reads only committed files under Fixtures/backends/ and
 # Fixtures/golden/, so it needs no Python:

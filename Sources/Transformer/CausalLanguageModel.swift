@@ -98,6 +98,18 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// When true, every product and attention score takes the naive scalar path (bit-identical;
     /// for tests and for measuring the fast kernels).
     var useNaiveKernels: Bool { get set }
+
+    /// MLP neurons overwritten with constants at every position of every forward pass
+    /// (`NeuronClamp`); empty by default. `setNeuronClamps` validates and replaces them (throws
+    /// `ModelError.invalidInput` for an out-of-range layer or neuron); an architecture without
+    /// clamping throws for a non-empty list (the default implementation).
+    var neuronClamps: [NeuronClamp] { get }
+    func setNeuronClamps(_ clamps: [NeuronClamp]) throws
+
+    /// The final norm applied to `rows` residual vectors (`[rows, C]` → `[rows, C]`), exactly as
+    /// the forward pass applies it before the output head: the logit lens's `RMSNorm_g`. The
+    /// default implementation throws (an architecture that does not expose it).
+    func applyFinalNorm(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws
 }
 
 extension CausalLanguageModel {

@@ -205,6 +205,7 @@ extension LlamaModel {
             normalize(x, weight: layer.ffnNorm, into: &xn, tokens: T)
             multiply(layer.wGate, xn, T, &gate, pool)
             multiply(layer.wUp, xn, T, &up, pool)
+            applyNeuronClamps(layer: li, site: .up, to: &up, tokens: T)  // NeuronClamp.swift
             if recording {
                 record("ffn_norm", xn, width: C)
                 record("gate", gate, width: F)
@@ -215,6 +216,7 @@ extension LlamaModel {
                     Kernels.swiGLU(gate: gp.baseAddress!, up: upp.baseAddress!, count: T * F, into: gp.baseAddress!)
                 }
             }
+            applyNeuronClamps(layer: li, site: .gated, to: &gate, tokens: T)
             multiply(layer.wDown, gate, T, &projected, pool)
             addInPlace(&x, projected)
             if recording {

@@ -35,6 +35,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     /// to measure the fast kernels against it. Attention then also scores every slot on its
     /// own with `Kernels.dot` instead of 16 at a time from the cache's key tiles.
     public var useNaiveKernels = false
+    /// The neuron clamps in effect (`setNeuronClamps`, NeuronClamp.swift).
+    var clampStorage: [NeuronClamp] = []
 
     public init(configuration: LlamaConfiguration, tokenEmbedding: WeightMatrix, layers: [Layer], outputNorm: [Float],
                 output: WeightMatrix?, origin: String, owners: [AnyObject] = []) throws {
@@ -96,8 +98,10 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         }
         var c = configuration
         c.layerCount = layerCount
-        return try LlamaModel(configuration: c, tokenEmbedding: tokenEmbedding, layers: Array(layers.prefix(layerCount)),
-                              outputNorm: outputNorm, output: output, origin: origin + " (first \(layerCount) layers)", owners: owners)
+        let draft = try LlamaModel(configuration: c, tokenEmbedding: tokenEmbedding, layers: Array(layers.prefix(layerCount)),
+                                   outputNorm: outputNorm, output: output, origin: origin + " (first \(layerCount) layers)", owners: owners)
+        draft.clampStorage = clampStorage.filter { $0.layer < layerCount }  // the kept layers keep their clamps
+        return draft
     }
 
     /// Reorders Q/K projection rows from Hugging Face order (per head: first half, second half)

@@ -36,15 +36,19 @@ struct Arguments {
                     inline = String(name[name.index(after: eq)...])
                     name = String(name[..<eq])
                 }
-                if values[name] != nil || flags.contains(name) {
+                if (values[name] != nil && !Arguments.repeatable.contains(name)) || flags.contains(name) {
                     throw CLIError("--\(name) is given more than once; give it once")
                 }
                 if valueOptions.contains(name) {
-                    if let inline { values[name] = inline } else {
+                    var value: String
+                    if let inline { value = inline } else {
                         guard i + 1 < raw.count else { throw CLIError("--\(name) needs a value (touchstone help \(command))") }
-                        values[name] = raw[i + 1]
+                        value = raw[i + 1]
                         i += 1
                     }
+                    // A repeatable option's values join as one comma-separated list.
+                    if let earlier = values[name] { value = earlier + "," + value }
+                    values[name] = value
                 } else if flagOptions.contains(name) {
                     if inline != nil { throw CLIError("--\(name) takes no value") }
                     flags.insert(name)
@@ -61,6 +65,9 @@ struct Arguments {
             i += 1
         }
     }
+
+    /// Options that may be given several times (their values are joined with commas).
+    static let repeatable: Set<String> = ["clamp-neuron"]
 
     func string(_ name: String) -> String? { values[name] }
     func has(_ name: String) -> Bool { flags.contains(name) }

@@ -21,7 +21,9 @@ func loadModel(_ args: Arguments) throws -> ModelStore.Loaded {
     guard weights == "native" || weights == "f32" else {
         throw CLIError("--weights must be native (keep the file's quantized blocks) or f32 (dequantize at load), not '\(weights)'")
     }
-    return try ModelStore.load(path: path, float32Weights: weights == "f32")
+    let loaded = try ModelStore.load(path: path, float32Weights: weights == "f32")
+    try applyNeuronClamps(args, to: loaded.model)  // --clamp-neuron, where the command takes it (ProbeCommands.swift)
+    return loaded
 }
 
 func requireTokenizer(_ loaded: ModelStore.Loaded) throws -> any Tokenizer {
@@ -189,7 +191,7 @@ struct PromptEncoding: Sendable {
 func generateCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "generate", raw,
                              valueOptions: commonValueOptions.union(processorOptionNames).union(strategyOptionNames)
-                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings"]),
+                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings", "clamp-neuron"]),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
     var strategy = try makeStrategy(args)
     let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
@@ -253,7 +255,7 @@ func generateCommand(_ raw: [String]) throws {
     if let step = NonFiniteCheck.firstNonFiniteStep(generation.trace) {
         throw try NonFiniteCheck.diagnose(model: loaded.model, tokens: prompt + generation.outputIDs.prefix(step))
     }
-    var extra = strategy.parameters
+    var extra = strategy.parameters + neuronClampRecord(loaded.model)
     if let seed = strategy.seed { extra.append(("seed", .int(Int(seed)))) }
     extra += output.statistics
     let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
@@ -320,7 +322,7 @@ func generateCommand(_ raw: [String]) throws {
 // MARK: logits
 
 func logitsCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "logits", raw, valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "out"]),
+    let args = try Arguments(command: "logits", raw, valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "out", "clamp-neuron"]),
                              flagOptions: ["json", "chat", "no-special"])
     guard let out = args.string("out") else { throw CLIError("--out FILE is required (little-endian Float32 [positions, vocab])") }
     try configureThreads(args)

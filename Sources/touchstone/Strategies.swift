@@ -109,7 +109,7 @@ func processorHelp() -> String {
 
 func distributionCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "distribution", raw,
-                             valueOptions: commonValueOptions.union(processorOptionNames).union(["prompt-ids", "prompt", "system", "top"]),
+                             valueOptions: commonValueOptions.union(processorOptionNames).union(["prompt-ids", "prompt", "system", "top", "clamp-neuron"]),
                              flagOptions: ["json", "chat", "no-special"])
     try configureThreads(args)
     let top = try args.int("top", default: 20, range: 0...10_000_000)!

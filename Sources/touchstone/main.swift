@@ -24,6 +24,8 @@ Commands:
   verify      diff another backend's trace against a fixture: touchstone verify FIXTURE CANDIDATE
   activations write every layer's hidden state and one layer's intermediates (.npy + manifest.json)
   explain     name the first layer/operation where two activation dumps part: touchstone explain REF CAND
+  lens        the logit lens: each layer's top tokens and KL to the final layer, per prompt position
+  neurons     decode every MLP neuron's direction through the LM head (--find TOKEN: its neurons)
   help        show help for a command: touchstone help <command>
 
 Common options:
@@ -52,6 +54,9 @@ let commandHelp: [String: String] = [
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
           --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}; "stats" holds the
           strategy's parameters as fixtures record them, its seed, and run figures (passes, seconds, MAT).
+          --clamp-neuron ℓ:i:value[:up|gated] (repeatable or comma-separated; also for logits, distribution, lens) overwrites
+          MLP neuron i of block ℓ at every position of every pass: up = the up-projection output (default), gated =
+          silu(gate)·up entering W_down; recorded as "neuron_clamps" in "stats".
         """,
     "vocab-table": "touchstone vocab-table [--model M] [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (4)] [--max-new-tokens N (128)] --out FILE\n  Generates greedy answers to the questions' first turns (ChatML) and writes {\"ranking\": [ids by count desc, id asc], …}.",
     "distribution": "touchstone distribution [--model M] (--prompt-ids … | --prompt TEXT) [processor options] [--top N (20)] [--json]\n  The processed next-token distribution after the whole chain (warpers included):\n  {\"support_size\":S,\"top\":[[id,prob],…]} with ids by probability descending, ties by id.",
@@ -62,11 +67,13 @@ let commandHelp: [String: String] = [
     "verify": "touchstone verify FIXTURE.json CANDIDATE.json [--tolerance T] [--json]\n  Compares a candidate (at least {\"output_ids\":[…]}, optionally \"trace\" steps with \"token\", \"logit\", \"top\")\n  with a fixture: tokens exactly, logits within the fixture's tolerance (or --tolerance T, finite, ≥ 0). The candidate is\n  validated against the schema (DOCS.md section 7): an ill-typed field, a trace token that is not output_ids[i] or a trace\n  whose length is not the output's is an error naming the field. At the first divergence it prints the step, both\n  tokens and the reference's top-2 margin; it always says what was compared and how many values.\n  Exit 0 when they match, 1 on a mismatch or an invalid file, 2 on a usage error.",
     "activations": activationsHelp,
     "explain": explainHelp,
+    "lens": lensHelp,
+    "neurons": neuronsHelp,
     "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --busy N [--rounds R (4)] [--prompt-length P (16)] [--decode-tokens N (32)] [--busy-seconds S (600)] [--threads T] [--json]\n  Starts N CPU-bound processes of its own (touchstone burn, each ending after S seconds at most, ended by PID\n  when the measurement ends), then alternates 1-thread and T-thread decode runs, R rounds: the busy-machine figure.\n  --busy 0 is the same protocol on an idle machine.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--sizes 1,2,3,…] [--json]\n  Cost of one verification pass of T = 1…81 tokens (or --sizes) (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)]\n  Prints encode throughput in MB/s (single thread); plain text is encoded paragraph by paragraph, every byte counted.\ntouchstone bench --spec-bench [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (1)] [--max-new-tokens N (1024, the protocol)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--skip-per-category K] [--json]\n                 [method options: --tree-nodes N,… --tree-shape reference|compact|chain,… --draft-threshold P,… --tree-stats FILE …]\n  (Token Recycling by default: the paper's 80-node tree and a 6-node chain with --draft-threshold 0.3)\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.\n  Without --questions: the Spec-Bench questions shipped in Fixtures/spec-bench/, looked up in the current\n  directory, then above the executable.\ntouchstone bench --evidence-qa [FILE (Fixtures/evidence-qa/cases.json)] [--max-new-tokens N (24)] [--json]\n  Greedy on evidence + question, CAD α 0.5 and 1.0 (question as prompt, evidence as context; ChatML) on counterfactual\n  cases: how many answers contain the evidence's answer vs the model's own, and cost per token against greedy.",
 ]
 
 /// Every command, in the order `usage` lists them.
-let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, activations, explain, help"
+let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, activations, explain, lens, neurons, help"
 
 func main() -> Int32 {
     var raw = Array(CommandLine.arguments.dropFirst())
@@ -112,6 +119,8 @@ func main() -> Int32 {
         case "verify": try verifyCommand(raw)
         case "activations": try activationsCommand(raw)
         case "explain": try explainCommand(raw)
+        case "lens": try lensCommand(raw)
+        case "neurons": try neuronsCommand(raw)
         case "burn": try burnCommand(raw)  // hidden: the competing process of bench --busy
         default:
             throw CLIError("unknown command '\(command)'. Commands: \(commandNames)")
