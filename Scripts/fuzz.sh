@@ -46,7 +46,11 @@ product() {  # harness name -> executable product
 for h in "${HARNESSES[@]}"; do product "$h" >/dev/null; done
 
 echo "== building the harnesses (release, -sanitize=fuzzer,address)" >&2
-(cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >&2)
+# Product by product: a plain `swift build` here would also build the root package's `touchstone`
+# executable, which cannot be compiled with -parse-as-library.
+for h in "${HARNESSES[@]}"; do
+    (cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product "$(product "$h")" >&2)
+done
 BIN="$ROOT/Fuzz/.build/release"
 WORK="$ROOT/Fuzz/.build/fuzz"
 mkdir -p "$WORK"
@@ -60,12 +64,15 @@ if [ -z "${TOUCHSTONE_FUZZ_TOKENIZER:-}" ]; then
         export TOUCHSTONE_FUZZ_TOKENIZER="$ROOT/Fixtures/tokenizer/tiny-tokenizer.json"
     fi
 fi
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"  # ASan reports the crash; the Swift backtracer would confuse it
 export TOUCHSTONE_FUZZ_FIXTURE="${TOUCHSTONE_FUZZ_FIXTURE:-$ROOT/Fixtures/golden/tiny-a/beam-0.json}"
 echo "== tokenizer-text uses $TOUCHSTONE_FUZZ_TOKENIZER" >&2
 
 run() {  # one harness: libFuzzer for $TIME seconds (or once over the regression inputs)
     local h="$1" exe
-    exe="$BIN/$(product "$h")"
+    # A private copy, so that rebuilding (to test a fix) while other harnesses run is safe.
+    exe="$WORK/bin/$(product "$h").$$"
+    mkdir -p "$WORK/bin"; cp "$BIN/$(product "$h")" "$exe"
     local artifacts="$WORK/artifacts/$h/" log="$WORK/$h.log"
     rm -rf "$artifacts"; mkdir -p "$artifacts"
     if [ "$REGRESSIONS" = 1 ]; then
@@ -78,8 +85,10 @@ run() {  # one harness: libFuzzer for $TIME seconds (or once over the regression
     mkdir -p "$corpus"
     cp -n "$ROOT/Fixtures/fuzz/$h"/* "$corpus"/ 2>/dev/null || true
     # One process; libFuzzer stops at the first crash, leak, timeout or out-of-memory input.
+    local start=$SECONDS
     "$exe" "$corpus" -max_total_time="$TIME" -rss_limit_mb="$RSS" -timeout="$TIMEOUT" \
         -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1 || true
+    echo $((SECONDS - start)) >"$WORK/$h.seconds"
 }
 
 running=0
@@ -90,6 +99,7 @@ for h in "${HARNESSES[@]}"; do
     if [ "$running" -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
 done
 wait || true
+rm -f "$WORK/bin/"*".$$"
 
 count() { find "$WORK/artifacts/$1" -maxdepth 1 -name "$2-*" 2>/dev/null | wc -l | tr -d ' '; }
 printf '%-16s %8s %12s %8s %8s %6s %9s %5s %7s\n' harness seconds executions exec/s crashes leaks timeouts ooms corpus
@@ -99,12 +109,13 @@ for h in "${HARNESSES[@]}"; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
     [ -z "$execs" ] && execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)
     [ "$REGRESSIONS" = 1 ] && execs=$(grep -c '^Executed ' "$log" || true)
-    secs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    secs=$(cat "$WORK/$h.seconds" 2>/dev/null || echo "?")
     corpus=$(find "$WORK/corpus/$h" -type f 2>/dev/null | wc -l | tr -d ' ')
     c=$(count "$h" crash) l=$(count "$h" leak) t=$(count "$h" timeout) o=$(count "$h" oom)
     # A sanitizer report without an artifact (e.g. a leak at exit) counts as a crash.
     if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\|libFuzzer\)' "$log" && [ $((c + l + t + o)) -eq 0 ]; then c=1; fi
-    printf '%-16s %8s %12s %8s %8s %6s %9s %5s %7s\n' "$h" "$( [ "$REGRESSIONS" = 1 ] && echo - || echo "$TIME")" "${execs:-?}" "${secs:-?}" "$c" "$l" "$t" "$o" "$corpus"
+    printf '%-16s %8s %12s %8s %8s %6s %9s %5s %7s\n' "$h" "$( [ "$REGRESSIONS" = 1 ] && echo - || echo "$secs")" "${execs:-?}" "${rate:-?}" "$c" "$l" "$t" "$o" "$corpus"
     [ $((c + l + t + o)) -eq 0 ] || status=1
 done
 echo "logs: $WORK/<harness>.log; findings: $WORK/artifacts/<harness>/" >&2

@@ -8,7 +8,7 @@ import Tokenization
 public func fuzzGGUFVocabulary(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzBytes(data, size)
     guard let file = try? GGUFFile(bytes: bytes) else { return 0 }
-    if let source = BPETokenizer.chatTemplateSource(in: file) { _ = BPETokenizer.recognizing(source) }
+    if let source = BPETokenizer.chatTemplateSource(in: file) { _ = ChatTemplate.recognizing(source) }
     guard let tokenizer = try? BPETokenizer(gguf: file) else { return 0 }
     let text = "Hello world! <|im_start|>user\n  tabs\tand ünïcödé 123 🦙<|im_end|>"
     for parse in [true, false] {
