@@ -143,8 +143,19 @@ public struct Fixture: Equatable {
         let outputIDs = try require("output_ids", [Int].self)
         var trace: [Step] = []
         if let steps = doc["trace"] as? [[String: Any]] {
+            // One step per output token, numbered in order, each naming that token: otherwise the
+            // verifier would compare a candidate against a document that contradicts itself.
+            guard steps.isEmpty || steps.count == outputIDs.count else {
+                throw GoldenError.invalid("the trace has \(steps.count) steps but output_ids has \(outputIDs.count) tokens")
+            }
             for (i, s) in steps.enumerated() {
                 guard let token = s["token"] as? Int else { throw GoldenError.invalid("trace step \(i) has no token") }
+                guard token == outputIDs[i] else {
+                    throw GoldenError.invalid("trace step \(i) has token \(token) but output_ids[\(i)] is \(outputIDs[i])")
+                }
+                if let number = s["step"], (number as? Int) != i {
+                    throw GoldenError.invalid("trace step \(i) is numbered \(number) (steps are numbered from 0 in order)")
+                }
                 let top = (s["top"] as? [[Any]] ?? []).compactMap { pair -> (id: Int, logit: Float)? in
                     guard pair.count == 2, let id = pair[0] as? Int else { return nil }
                     // JSON cannot hold -inf (a masked token's logit); fixtures write it as null.
@@ -161,16 +172,28 @@ public struct Fixture: Equatable {
         if let m = doc["model"] as? [String: Any], let file = m["file"] as? String {
             model = .file(name: file, sha256: m["sha256"] as? String ?? "")
         } else if let m = doc["model"] as? [String: Any], let preset = m["synthetic"] as? String {
-            model = .synthetic(preset: preset, seed: UInt64(m["seed"] as? Int ?? 0), config: .null)
+            guard let seed = UInt64(exactly: m["seed"] as? Int ?? 0) else { throw GoldenError.invalid("the model seed must be a non-negative integer") }
+            model = .synthetic(preset: preset, seed: seed, config: .null)
         } else {
             if !lenient { throw GoldenError.invalid("missing model identity") }
             model = .file(name: "", sha256: "")
         }
         let algorithm = doc["algorithm"] as? [String: Any]
+        var seed: UInt64? = nil
+        if let value = doc["seed"] as? Int {
+            guard let s = UInt64(exactly: value) else { throw GoldenError.invalid("seed \(value) is negative; seeds are non-negative integers") }
+            seed = s
+        }
+        let tolerance = ((doc["tolerance"] as? [String: Any])?["logit"] as? NSNumber)?.floatValue ?? 2e-3
+        guard tolerance.isFinite, tolerance >= 0 else { throw GoldenError.invalid("tolerance.logit must be a finite non-negative number") }
         self.init(name: doc["name"] as? String ?? "", origin: doc["origin"] as? String ?? "candidate", model: model,
                   promptIDs: doc["prompt_ids"] as? [Int] ?? [], algorithm: algorithm?["name"] as? String ?? "",
-                  parameters: [], seed: (doc["seed"] as? Int).map { UInt64($0) }, outputIDs: outputIDs, trace: trace,
-                  logitTolerance: ((doc["tolerance"] as? [String: Any])?["logit"] as? NSNumber)?.floatValue ?? 2e-3)
+                  parameters: [], seed: seed, outputIDs: outputIDs, trace: trace, logitTolerance: tolerance)
+        // The candidate schema's invariants hold for a fixture too (non-negative ids, finite
+        // logits, probabilities in [0, 1], distinct ids in each top list, accepted ≤ drafted).
+        do { try CandidateTrace(fixture: self).validate() } catch let error as CandidateError {
+            throw GoldenError.invalid("\(error)")
+        }
     }
 }
 

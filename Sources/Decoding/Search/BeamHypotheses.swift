@@ -162,6 +162,14 @@ struct LegacyHypothesisList {
     }
 }
 
+/// What one beam search over a model did: its hypotheses (best first), the forward passes it made
+/// and the seconds of the first one, the prompt's prefill.
+struct BeamRun {
+    var hypotheses: [BeamHypothesis]
+    var forwardPasses: Int
+    var prefillSeconds: Double
+}
+
 /// Next-token logits for many beams of one prompt, over one shared KV cache.
 ///
 /// The cache holds the prompt once, then every generated token of every beam that was ever fed,
@@ -176,6 +184,9 @@ final class SharedPrefixLogits {
     let prompt: [Int]
     let pool: ParallelFor
     private(set) var forwardPasses = 0
+    /// Seconds spent in the first forward pass over the prompt (the prefill). A pass over the
+    /// prompt again after the cache was emptied (context full) is decoding work, not counted here.
+    private(set) var prefillSeconds = 0.0
     private var cache: KVCache
     private var promptLogits: [Float]?
     /// Tree nodes: node 0 is the prompt; `slot[n]`, `depth[n]` (generated tokens up to n).
@@ -202,7 +213,9 @@ final class SharedPrefixLogits {
         let needed = sequences.reduce(0) { $0 + $1.count }
         if cache.length + needed > cache.limit { resetTree() }
         if promptLogits == nil {
+            let start = monotonicSeconds()
             let r = try model.forward(tokens: prompt, cache: cache, logitRows: .last, pool: pool)
+            if forwardPasses == 0 { prefillSeconds = monotonicSeconds() - start }
             forwardPasses += 1
             try NonFiniteCheck.requireFinite(r.logits, model: model, tokens: prompt, pool: pool)
             promptLogits = r.logits

@@ -56,7 +56,7 @@ public enum BeamSearch {
 
     static func run(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, lengthPenalty: Double, earlyStopping: BeamEarlyStopping,
                     numReturnSequences: Int, stopping: StoppingCriteria, processors: [any LogitsProcessor], traceTopK: Int,
-                    pool: ParallelFor) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int) {
+                    pool: ParallelFor) throws -> BeamRun {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let limit = model.shape.contextLength
         if prompt.count + stopping.maxNewTokens > limit {
@@ -66,7 +66,7 @@ public enum BeamSearch {
         let hypotheses = try search(prompt: prompt, vocabularySize: model.shape.vocabularySize, numBeams: numBeams,
                                     lengthPenalty: lengthPenalty, earlyStopping: earlyStopping, numReturnSequences: numReturnSequences,
                                     stopping: stopping, processors: processors, traceTopK: traceTopK, logits: source.logits)
-        return (hypotheses, source.forwardPasses)
+        return BeamRun(hypotheses: hypotheses, forwardPasses: source.forwardPasses, prefillSeconds: source.prefillSeconds)
     }
 
     /// The best hypothesis as a `Generation` (with forward-pass statistics).
@@ -80,7 +80,8 @@ public enum BeamSearch {
                              processors: processors, traceTopK: traceTopK, pool: pool)
         let best = result.hypotheses[0]
         var statistics = Generation.Statistics()
-        statistics.decodeSeconds = monotonicSeconds() - start
+        statistics.prefillSeconds = result.prefillSeconds
+        statistics.decodeSeconds = monotonicSeconds() - start - result.prefillSeconds
         statistics.forwardPasses = result.forwardPasses
         return Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics)
     }
@@ -204,14 +205,18 @@ enum BeamOptions {
     /// hypothesis is the generation (its tokens streamed at the end), every returned one a sequence.
     static func generate(model: any CausalLanguageModel, prompt: [Int], stopping: StoppingCriteria, processors: ProcessorSettings,
                          onToken: ((Int) -> Void)?,
-                         search: ([any LogitsProcessor]) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int)) throws -> StrategyOutput {
+                         search: ([any LogitsProcessor]) throws -> BeamRun) throws -> StrategyOutput {
         let chain = try processors.processors(sampling: false, vocabularySize: model.shape.vocabularySize, endOfSequenceIDs: stopping.endOfSequenceIDs)
         let start = monotonicSeconds()
-        let (hypotheses, passes) = try search(chain)
+        let run = try search(chain)
+        let hypotheses = run.hypotheses
         guard let best = hypotheses.first else { throw ModelError.invalidInput("beam search returned no hypothesis") }
         var statistics = Generation.Statistics()
-        statistics.forwardPasses = passes
-        statistics.decodeSeconds = monotonicSeconds() - start  // the prefill included: beams share one search loop
+        statistics.forwardPasses = run.forwardPasses
+        // The prompt's pass is timed apart inside the search loop (`SharedPrefixLogits`); the rest
+        // of the search (every later pass, scoring, bookkeeping) is decoding.
+        statistics.prefillSeconds = run.prefillSeconds
+        statistics.decodeSeconds = monotonicSeconds() - start - run.prefillSeconds
         let generation = Generation(prompt: prompt, hypothesis: best, stopping: stopping, statistics: statistics)
         if let onToken { generation.outputIDs.forEach(onToken) }
         return StrategyOutput(generation, sequences: hypotheses.map { (ids: $0.tokens, score: Double($0.score)) })

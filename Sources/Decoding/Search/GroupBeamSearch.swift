@@ -56,7 +56,7 @@ public enum GroupBeamSearch {
     static func run(model: any CausalLanguageModel, prompt: [Int], numBeams: Int, numBeamGroups: Int, diversityPenalty: Double,
                     lengthPenalty: Double, earlyStopping: BeamEarlyStopping, numReturnSequences: Int, stopping: StoppingCriteria,
                     processors: [any LogitsProcessor], padTokenID: Int?, traceTopK: Int,
-                    pool: ParallelFor) throws -> (hypotheses: [BeamHypothesis], forwardPasses: Int) {
+                    pool: ParallelFor) throws -> BeamRun {
         guard !prompt.isEmpty else { throw ModelError.invalidInput("the prompt is empty — give at least one token id") }
         let limit = model.shape.contextLength
         if prompt.count + stopping.maxNewTokens > limit {
@@ -67,7 +67,7 @@ public enum GroupBeamSearch {
                                     numBeamGroups: numBeamGroups, diversityPenalty: diversityPenalty, lengthPenalty: lengthPenalty,
                                     earlyStopping: earlyStopping, numReturnSequences: numReturnSequences, stopping: stopping,
                                     processors: processors, padTokenID: padTokenID, traceTopK: traceTopK, logits: source.logits)
-        return (hypotheses, source.forwardPasses)
+        return BeamRun(hypotheses: hypotheses, forwardPasses: source.forwardPasses, prefillSeconds: source.prefillSeconds)
     }
 
     /// The algorithm over any logits function (`BeamSearch.LogitsFunction`).
