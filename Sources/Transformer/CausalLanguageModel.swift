@@ -98,6 +98,13 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// When true, every product and attention score takes the naive scalar path (bit-identical;
     /// for tests and for measuring the fast kernels).
     var useNaiveKernels: Bool { get set }
+
+    /// How every later forward pass attends (`.full` by default; `.tidal` for TidalDecode's
+    /// sparse attention, see `SparseAttentionPass`). Strategies and commands need no code of
+    /// their own: they run under whatever mode the model carries. A mode that does not fit the
+    /// model makes `forward` throw `ModelError.invalidInput`. Models made by `truncated(toLayers:)`
+    /// start with `.full`.
+    var attentionMode: AttentionMode { get set }
 }
 
 extension CausalLanguageModel {

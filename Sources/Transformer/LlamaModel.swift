@@ -36,6 +36,10 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     /// own with `Kernels.dot` instead of 16 at a time from the cache's key tiles.
     public var useNaiveKernels = false
 
+    /// How forward passes attend (`CausalLanguageModel.attentionMode`): full attention, or
+    /// TidalDecode's sparse attention.
+    public var attentionMode: AttentionMode = .full
+
     public init(configuration: LlamaConfiguration, tokenEmbedding: WeightMatrix, layers: [Layer], outputNorm: [Float],
                 output: WeightMatrix?, origin: String, owners: [AnyObject] = []) throws {
         try configuration.validate()

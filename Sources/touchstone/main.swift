@@ -43,11 +43,14 @@ let commandHelp: [String: String] = [
                             [--strategy NAME (default greedy)] [strategy options] [processor options]
                             [--max-new-tokens N (default 64)] [--ignore-eos] [--stop-strings S | '["a","b"]'] [--no-special]
                             [--top-logits K (default 5)] [--json] [--threads T]
+                            [--sparse-attention tidal [--token-budget K] [--selection-layer S] [--reselection-layer R]]
           Strategies (each takes only its own options; an option it does not take is an error):
         \(strategyHelp())
           Processor options (Hugging Face GenerationConfig names; sampling strategies take all, greedy, beam,
           contrastive and DoLa take the non-sampling ones: penalties, masks, bias):
         \(processorHelp())
+          Sparse attention (any strategy; a draft model or layer-skip draft attends fully):
+        \(sparseAttentionHelp)
           `--strategy speculative --seed N` is speculative-sampling (its historical spelling).
           Without --json, streams the text as tokens are produced (ids when the model has no tokenizer).
           --json prints {"prompt_ids","output_ids","text","stop_reason",["sequences",]"trace","stats"}; "stats" holds the
@@ -55,7 +58,7 @@ let commandHelp: [String: String] = [
         """,
     "vocab-table": "touchstone vocab-table [--model M] [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (4)] [--max-new-tokens N (128)] --out FILE\n  Generates greedy answers to the questions' first turns (ChatML) and writes {\"ranking\": [ids by count desc, id asc], …}.",
     "distribution": "touchstone distribution [--model M] (--prompt-ids … | --prompt TEXT) [processor options] [--top N (20)] [--json]\n  The processed next-token distribution after the whole chain (warpers included):\n  {\"support_size\":S,\"top\":[[id,prob],…]} with ids by probability descending, ties by id.",
-    "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].",
+    "logits": "touchstone logits [--model M] --prompt-ids 1,2,3 --out FILE [--json] [--threads T] [--sparse-attention tidal …]\n  Writes little-endian Float32 logits of every prompt position, row-major [positions, vocab].\n  With --sparse-attention (options as generate's), the last row is a decoding step after the first n − 1 tokens\n  (a prefill attends fully), and --json lists the mode's parameters.",
     "tokenize": "touchstone tokenize [--model M] (--text T | --text-file F) [--no-special] [--add-special-tokens] [--json]\n  Prints the ids (comma-separated), or {\"ids\":[…],\"tokens\":[…]} with --json. No BOS is added by default (the GGUF\n  says add_bos_token = false); --add-special-tokens prepends BOS as transformers' GGUF-loaded tokenizer does by default.\n  --no-special treats special-token text like <|im_start|> as plain text.",
     "detokenize": "touchstone detokenize [--model M] --ids 1,2,3 [--skip-special]\n  Prints the decoded text, raw, to stdout.",
     "fixtures": "touchstone fixtures [--dir Fixtures] [--check] [--only SUBSTRING] [--skip-real-model]\n  Runs every catalogued fixture (synthetic models and SmolLM2) and writes Fixtures/golden/<model>/<name>.json,\n  showing progress on stderr. --check writes nothing and exits 1 when any fixture would change.",
