@@ -1,3 +1,5 @@
+import Foundation
+import Benchmarks
 import Formats
 import Transformer
 
@@ -35,3 +37,40 @@ let sparseAttentionHelp = """
       selection at layers S and R, attention restricted to the selected positions in the other layers (DOCS.md 5.9)
   --token-budget K (256)  --selection-layer S (2 for 30 layers)  --reselection-layer R (12 for 30 layers; R <= S: none)
 """
+
+/// `bench --sparse-attention tidal`'s own options (with `--text-file`, `--decode-tokens`, `--runs`).
+let sparseAttentionBenchOptionNames: Set<String> = ["sparse-attention", "lengths", "budgets", "selection-layer", "reselection-layer"]
+
+/// `bench --sparse-attention tidal [--text-file F (DOCS.md)] [--lengths 1024,2048,4096,7168]
+/// [--budgets 64,128,256,512] [--decode-tokens 32] [--runs 1] [--selection-layer S]
+/// [--reselection-layer R]`: TidalDecode against full attention in one process.
+func benchSparseAttention(_ args: Arguments) throws {
+    guard args.string("sparse-attention") == "tidal" else {
+        throw CLIError("unknown --sparse-attention '\(args.string("sparse-attention") ?? "")'; available: tidal")
+    }
+    func list(_ name: String, _ fallback: [Int]) throws -> [Int] {
+        guard let raw = args.string(name) else { return fallback }
+        let parsed = Arguments.commaSeparated(raw).map { Int($0) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil && $0! >= 1 }) else {
+            throw CLIError("--\(name) takes a comma-separated list of positive integers, e.g. 64,128; got '\(raw)'")
+        }
+        return parsed.map { $0! }
+    }
+    let defaults = SparseAttentionBenchmark.Options()
+    let options = SparseAttentionBenchmark.Options(lengths: try list("lengths", defaults.lengths), budgets: try list("budgets", defaults.budgets),
+                                                   decodeTokens: try args.int("decode-tokens", default: 32, range: 2...4096)!,
+                                                   selectionLayer: try args.int("selection-layer"), reselectionLayer: try args.int("reselection-layer"),
+                                                   runs: try args.int("runs", default: 1, range: 1...100)!)
+    let loaded = try loadModel(args)
+    let tokenizer = try requireTokenizer(loaded)
+    let path = args.string("text-file") ?? "DOCS.md"
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw CLIError("cannot read --text-file \(path) as UTF-8 text (the default is DOCS.md in the current directory)", usage: false)
+    }
+    let ids = tokenizer.encode(text, parseSpecialTokens: false)
+    let report: SparseAttentionReport
+    do {
+        report = try SparseAttentionBenchmark.run(model: loaded.model, text: ids, options: options, progress: { printError($0) })
+    } catch let e as BenchmarkError { throw CLIError(e.description) }
+    if args.has("json") { printJSON(report.json()) } else { print(report.table()) }
+}

@@ -9,13 +9,14 @@ import Tensors
 final class SparseAttentionKernelTests: XCTestCase {
     typealias Cache = AttentionKernelTests.Cache
 
-    /// A random non-empty subset of each token's visible slots per head, sorted.
+    /// A random subset of each token's visible slots per head, sorted, non-empty unless the token
+    /// sees nothing (then both paths give zeros).
     static func randomSelection(_ visible: [[Int]], heads: Int, rng: inout Xoshiro256StarStar) -> [[Int]] {
         var out: [[Int]] = []
         for slots in visible {
             for _ in 0..<heads {
                 var chosen = slots.filter { _ in rng.next() % 3 == 0 }
-                if chosen.isEmpty { chosen = [slots[rng.nextInt(in: 0...(slots.count - 1))]] }
+                if chosen.isEmpty && !slots.isEmpty { chosen = [slots[rng.nextInt(in: 0...(slots.count - 1))]] }
                 out.append(chosen)
             }
         }
