@@ -16,9 +16,10 @@ import Transformer
 ///   positions that do;
 /// - per budget, teacher-forced along `y` (feeding `y_0 … y_{D−2}`): `top1_agreement` is the
 ///   fraction of the `D − 1` steps whose TidalDecode argmax is full attention's next token;
-/// - decode tokens/s: the `D − 1` one-token passes of each greedy run, median over `runs`
-///   rounds, each round running full attention and every budget in turn (so load changes hit
-///   all of them alike). `speedup` = TidalDecode tokens/s over full attention's.
+/// - decode tokens/s: the `D − 1` one-token passes of each greedy run (each configuration on its
+///   own copy of the prefill's cache, one step of every configuration in turn, so load changes
+///   hit all of them alike), median over `runs` rounds. `speedup` = TidalDecode tokens/s over
+///   full attention's.
 /// Argmax ties go to the lower token id (D4).
 public enum SparseAttentionBenchmark {
     public struct Options: Sendable, Equatable {
@@ -76,29 +77,33 @@ public enum SparseAttentionBenchmark {
             let prefillSeconds = Date().timeIntervalSince(started)
             let first = argmax(prefill.logits)
 
-            /// Greedy decoding of D tokens from the prefill; returns the tokens and the seconds of
-            /// its D − 1 passes.
-            func greedy(_ mode: AttentionMode) throws -> ([Int], Double) {
-                model.attentionMode = mode
-                cache.rollback(to: n)
-                var tokens = [first]
-                let t0 = Date()
-                for _ in 1..<D { tokens.append(argmax(try model.forward(tokens: [tokens.last!], cache: cache, pool: pool).logits)) }
-                return (tokens, Date().timeIntervalSince(t0))
-            }
+            // Greedy decoding of D tokens per configuration, each from its own copy of the
+            // prefill's cache, one step of every configuration in turn (so load changes hit all
+            // of them alike); `seconds[i]` sums configuration i's D − 1 passes.
             let configurations: [AttentionMode] = [.full] + modes.map { .tidal($0) }
             var outputs: [[Int]] = [], seconds = [[Double]](repeating: [], count: configurations.count)
+            var caches = configurations.map { _ in cache.copy(capacity: n + D) }
             for round in 0..<o.runs {
-                for (i, mode) in configurations.enumerated() {
-                    let (tokens, t) = try greedy(mode)
-                    if round == 0 { outputs.append(tokens) }
-                    seconds[i].append(t)
+                for c in caches { c.rollback(to: n) }
+                var tokens = configurations.map { _ in [first] }
+                var spent = [Double](repeating: 0, count: configurations.count)
+                for _ in 1..<D {
+                    for (i, mode) in configurations.enumerated() {
+                        model.attentionMode = mode
+                        let t0 = Date()
+                        let logits = try model.forward(tokens: [tokens[i].last!], cache: caches[i], pool: pool).logits
+                        spent[i] += Date().timeIntervalSince(t0)
+                        tokens[i].append(argmax(logits))
+                    }
                 }
+                if round == 0 { outputs = tokens }
+                for i in configurations.indices { seconds[i].append(spent[i]) }
                 progress("\(n) tokens: round \(round + 1) of \(o.runs): " + configurations.indices.map { i in
                     let name = i == 0 ? "full" : "K \(modes[i - 1].tokenBudget)"
-                    return "\(name) \(String(format: "%.1f", Double(D - 1) / seconds[i].last!)) tok/s"
+                    return "\(name) \(String(format: "%.1f", Double(D - 1) / spent[i])) tok/s"
                 }.joined(separator: ", "))
             }
+            caches = []
             let full = outputs[0], fullRate = Double(D - 1) / median(seconds[0])
             var budgets: [SparseAttentionReport.Budget] = []
             for (i, t) in modes.enumerated() {

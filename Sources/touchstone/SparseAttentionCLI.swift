@@ -34,7 +34,7 @@ func configureSparseAttention(_ args: Arguments, _ model: any CausalLanguageMode
 /// `help`'s lines for the sparse-attention options.
 let sparseAttentionHelp = """
   --sparse-attention tidal  TidalDecode (arXiv:2410.05076): full attention in prefill and in layers < S; per-head top-K
-      selection at layers S and R, attention restricted to the selected positions in the other layers (DOCS.md 5.9)
+      selection at layers S and R, attention restricted to the selected positions in the other layers (DOCS.md 3.1)
   --token-budget K (256)  --selection-layer S (2 for 30 layers)  --reselection-layer R (12 for 30 layers; R <= S: none)
 """
 

@@ -167,6 +167,25 @@ final class TidalDecodeTests: XCTestCase {
         }
     }
 
+    /// `KVCache.copy` (how the benchmark runs every mode from one prefill): a copy continues
+    /// exactly like the original, and appending to or rolling back one leaves the other intact.
+    func testCacheCopyContinuesLikeTheOriginalAndIsIndependent() throws {
+        let model = try Self.model(Self.tidal)
+        let prompt = seededTokens(37, vocabularySize: Self.sixLayers.vocabularySize, seed: 14)
+        let original = model.makeCache(initialCapacity: 8)  // grows during the prefill
+        _ = try model.forward(tokens: prompt, cache: original)
+        let copy = original.copy(capacity: 64)
+        XCTAssertEqual(copy.length, original.length)
+        XCTAssertEqual(copy.positions, original.positions)
+        let fromCopy = try model.forward(tokens: [9, 10], cache: copy, logitRows: .all).logits
+        XCTAssertEqual(original.length, prompt.count)
+        let fromOriginal = try model.forward(tokens: [9, 10], cache: original, logitRows: .all).logits
+        assertBitIdentical(fromCopy, fromOriginal)
+        copy.rollback(to: 3)
+        let second = original.copy()
+        assertBitIdentical(try model.forward(tokens: [11], cache: original).logits, try model.forward(tokens: [11], cache: second).logits)
+    }
+
     func testDefaultsScaleTheReferenceLayersToTheModelDepth() {
         XCTAssertEqual(TidalDecode.defaults(layerCount: 32), TidalDecode(tokenBudget: 256, selectionLayer: 2, reselectionLayer: 13))
         XCTAssertEqual(TidalDecode.defaults(layerCount: 30), TidalDecode(tokenBudget: 256, selectionLayer: 2, reselectionLayer: 12))
