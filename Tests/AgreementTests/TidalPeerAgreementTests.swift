@@ -7,9 +7,10 @@ import Formats
 
 /// TidalDecode against an independent implementation: Scripts/peer_tidal.py writes the spec's
 /// masked reference in PyTorch (Hugging Face transformers' Llama with its attention replaced) and
-/// decodes greedily on SmolLM2-135M-Instruct; Touchstone must produce the same tokens, under both
-/// paths, for cases where TidalDecode's output differs from full attention (so the check cannot
-/// pass by ignoring the mode). Skips when the model is absent.
+/// decodes greedily on SmolLM2-135M-Instruct; Touchstone must produce the same tokens for cases
+/// where the peer's TidalDecode output differs from its full-attention output (so the check cannot
+/// pass by ignoring the mode; Touchstone's full-attention greedy agreement is SmolLM2PeerAgreementTests').
+/// Skips when the model is absent.
 final class TidalPeerAgreementTests: XCTestCase {
     static let fixture = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -42,11 +43,11 @@ final class TidalPeerAgreementTests: XCTestCase {
                 logits = try model.forward(tokens: [out.last!], cache: cache).logits
             }
         }
-        for c in cases {
+        // The gathered fast path on every case, the masked reference on the first (the two are
+        // bit-identical, TidalDecodeTests), to keep the test short.
+        for (i, c) in cases.enumerated() {
             XCTAssertNotEqual(c.output, c.fullOutput, "\(c.name): the peer case does not exercise the mode")
-            model.attentionMode = .full
-            XCTAssertEqual(try greedy(c.prompt, c.fullOutput.count), c.fullOutput, "\(c.name): full attention")
-            for path in TidalDecode.Path.allCases {
+            for path in i == 0 ? [TidalDecode.Path.gathered, .masked] : [.gathered] {
                 model.attentionMode = .tidal(TidalDecode(tokenBudget: c.K, selectionLayer: c.s, reselectionLayer: c.r, path: path))
                 XCTAssertEqual(try greedy(c.prompt, c.output.count), c.output, "\(c.name): TidalDecode K \(c.K), \(path)")
             }
