@@ -133,10 +133,11 @@ public enum Catalog {
         return .file(name: ModelStore.smolLM2.fileName, sha256: sha256 ?? ModelStore.smolLM2.sha256)
     }
 
-    /// Runs an entry and returns its fixture.
+    /// Runs an entry and returns its fixture. A model under a sparse-attention mode adds the
+    /// mode's parameters (`AttentionMode.record`) after the entry's; full attention adds nothing.
     public static func make(_ entry: Entry, model: any CausalLanguageModel, sha256: String? = nil) throws -> Fixture {
         let generation = try entry.run(model)
         return Fixture(name: entry.id, model: identity(for: entry.modelKey, sha256: sha256), algorithm: entry.algorithm,
-                       parameters: entry.parameters, seed: entry.seed, generation: generation)
+                       parameters: entry.parameters + model.attentionMode.record, seed: entry.seed, generation: generation)
     }
 }

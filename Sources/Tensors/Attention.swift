@@ -243,3 +243,167 @@ func scoreSixteenSlots(_ q: UnsafePointer<Float>, _ kt: UnsafePointer<Float>, di
     s = s + a9; s = s + a10; s = s + a11; s = s + a12; s = s + a13; s = s + a14; s = s + a15
     UnsafeMutableRawPointer(out).storeBytes(of: s * SIMD16<Float>(repeating: scale), as: SIMD16<Float>.self)
 }
+
+// MARK: - Per-head selected slots (TidalDecode's sparse attention)
+
+extension Attention {
+    /// Raw attention scores `A[t, h, j] = Kernels.dot(q_{t,h}, K[slot_j]) * scale` of every visible
+    /// slot, and per (token `t`, head `h`) the `K' = min(budget, visible[t].count)` slots with the
+    /// largest scores, ties broken by the lower slot (TidalDecode's token selection, Yang et al.,
+    /// ICLR 2025, arXiv:2410.05076, Section 3; `torch.topk` with ties made definite).
+    ///
+    /// - Returns: `heads * T` slot lists, list `t * heads + h`, each sorted ascending (D4: a
+    ///   set-valued result is returned sorted). With NaN scores the selection is deterministic
+    ///   but unspecified (the model's non-finite checks report such a pass).
+    ///
+    /// Scores have exactly the arithmetic of `scaledDotProduct` (`Kernels.dot`'s 16-lane order,
+    /// whole key tiles via the same lane sums), so the selection does not depend on the path or
+    /// the thread count (work items: one head and one token). Cost: `O(n log K')` per item with a
+    /// heap of `K'` entries; a slot replaces the heap's worst only with a strictly larger score,
+    /// which — slots arriving in ascending order — is exactly "lower slot wins ties".
+    public static func selectTopSlots(queries: UnsafePointer<Float>, heads: Int, keysAndValues kv: TiledKeyValues,
+                                      visibleSlots visible: [[Int]], scale: Float, budget: Int, pool: ParallelFor) -> [[Int]] {
+        precondition(budget >= 1, "a token budget is at least 1")
+        precondition(heads > 0 && heads % kv.kvHeads == 0, "\(heads) query heads cannot share \(kv.kvHeads) key/value heads")
+        let T = visible.count, hd = kv.headDimension, qWidth = heads * hd, groupSize = heads / kv.kvHeads
+        var selected = [[Int]](repeating: [], count: T * heads)
+        selected.withUnsafeMutableBufferPointer { sp in
+            let out = sp.baseAddress!
+            pool.forEach(T * heads) { item in
+                let t = item / heads, h = item % heads
+                let slots = visible[t], n = slots.count
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+                defer { scores.deallocate() }
+                headScores(queries + t * qWidth + h * hd, kv, kvOffset: (h / groupSize) * hd, slots: slots, scale: scale, into: scores)
+                (out + item).initialize(to: topSlots(scores, slots, budget: min(budget, n)))
+            }
+        }
+        return selected
+    }
+
+    /// TidalDecode's restricted attention, fast path: per (token `t`, head `h`) attention over
+    /// only the slots in `selectedSlots[t * heads + h]` (strictly increasing), reading only those
+    /// key and value rows. Query head `h` reads key/value head `h / (heads / kvHeads)`.
+    ///
+    /// Order of operations, per (head, token), `j` over the selected slots in slot order:
+    ///
+    ///     s_j = Kernels.dot(q, K[slot_j], count: headDim) * scale
+    ///     p = Kernels.softmax(s)
+    ///     out[d] = 0; out[d] = out[d] + p_j * V[slot_j][d] for j in order
+    ///
+    /// Bit-identical to `maskedScaledDotProduct` over any visible set that contains the selection
+    /// (tested): there every unselected score is the Float32 minimum, whose `exp(x − max)` is
+    /// exactly +0, so the maximum, the sum (`s + 0 = s`) and each running output sum are unchanged
+    /// (a running sum that starts at +0 is never −0, and `x + ±0 = x` for every other `x`), given
+    /// finite values. With every visible slot selected it equals `scaledDotProduct` bit for bit.
+    /// Work items: one head and one token (D2).
+    public static func selectedScaledDotProduct(queries: UnsafePointer<Float>, heads: Int, keysAndValues kv: TiledKeyValues,
+                                                selectedSlots selected: [[Int]], scale: Float,
+                                                into output: UnsafeMutablePointer<Float>, pool: ParallelFor) {
+        precondition(heads > 0 && heads % kv.kvHeads == 0, "\(heads) query heads cannot share \(kv.kvHeads) key/value heads")
+        precondition(selected.count % heads == 0, "one slot list per token and head")
+        let hd = kv.headDimension, qWidth = heads * hd, groupSize = heads / kv.kvHeads, tileStride = kv.rowWidth * 16
+        pool.forEach(selected.count) { item in
+            let t = item / heads, h = item % heads
+            let slots = selected[item], n = slots.count
+            let kvOffset = (h / groupSize) * hd
+            let out = output + t * qWidth + h * hd
+            out.initialize(repeating: 0, count: hd)
+            if n == 0 { return }
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { p.deallocate() }
+            headScores(queries + t * qWidth + h * hd, kv, kvOffset: kvOffset, slots: slots, scale: scale, into: p)
+            Kernels.softmax(p, count: n)
+            weightedSum(p, slots[...], kv.values + kv.valueIndex(0, kvOffset), tileStride: tileStride, dimension: hd, into: out)
+        }
+    }
+
+    /// TidalDecode's restricted attention as the reference code computes it
+    /// (`llama_tidal_attention_forward`): every visible slot is scored, the scores of slots not in
+    /// `selectedSlots[t * heads + h]` are set to `-Float.greatestFiniteMagnitude` (the dtype
+    /// minimum), the softmax runs over every visible slot and the weighted sum visits every
+    /// visible slot in slot order (`out[d] = out[d] + p_j * V[slot_j][d]` from +0). Bit-identical
+    /// to `selectedScaledDotProduct` when each selection is a non-empty subset of the token's
+    /// visible slots (see there). Work items: one head and one token (D2).
+    public static func maskedScaledDotProduct(queries: UnsafePointer<Float>, heads: Int, keysAndValues kv: TiledKeyValues,
+                                              visibleSlots visible: [[Int]], selectedSlots selected: [[Int]], scale: Float,
+                                              into output: UnsafeMutablePointer<Float>, pool: ParallelFor) {
+        precondition(heads > 0 && heads % kv.kvHeads == 0, "\(heads) query heads cannot share \(kv.kvHeads) key/value heads")
+        precondition(selected.count == visible.count * heads, "one slot list per token and head")
+        let hd = kv.headDimension, qWidth = heads * hd, groupSize = heads / kv.kvHeads, tileStride = kv.rowWidth * 16
+        pool.forEach(selected.count) { item in
+            let t = item / heads, h = item % heads
+            let slots = visible[t], n = slots.count, chosen = selected[item]
+            let kvOffset = (h / groupSize) * hd
+            let out = output + t * qWidth + h * hd
+            out.initialize(repeating: 0, count: hd)
+            if n == 0 { return }
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { p.deallocate() }
+            headScores(queries + t * qWidth + h * hd, kv, kvOffset: kvOffset, slots: slots, scale: scale, into: p)
+            // Mask: walk the (sorted) selection alongside the (sorted) visible slots.
+            var c = 0
+            for j in 0..<n {
+                while c < chosen.count && chosen[c] < slots[j] { c += 1 }
+                if !(c < chosen.count && chosen[c] == slots[j]) { p[j] = -Float.greatestFiniteMagnitude }
+            }
+            Kernels.softmax(p, count: n)
+            weightedSum(p, slots[...], kv.values + kv.valueIndex(0, kvOffset), tileStride: tileStride, dimension: hd, into: out)
+        }
+    }
+
+    /// `out[j] = Kernels.dot(q, K[slots[j]]) * scale` for one head (`kvOffset` = its first key
+    /// column), 16 slots at a time from a key tile where 16 consecutive tile-aligned slots are
+    /// listed (the same bits, `scoreSixteenSlots`), else one gathered key at a time.
+    @inline(__always)
+    static func headScores(_ q: UnsafePointer<Float>, _ kv: TiledKeyValues, kvOffset: Int, slots: [Int], scale: Float,
+                           into out: UnsafeMutablePointer<Float>) {
+        let hd = kv.headDimension, n = slots.count
+        let key = UnsafeMutablePointer<Float>.allocate(capacity: hd)
+        defer { key.deallocate() }
+        var j = 0
+        while j < n {
+            if slots[j] & 15 == 0 && j + 16 <= n && slots[j + 15] == slots[j] + 15 {
+                scoreSixteenSlots(q, kv.keys + kv.keyIndex(slots[j], kvOffset), dimension: hd, scale: scale, into: out + j)
+                j += 16
+            } else {
+                let column = kv.keys + kv.keyIndex(slots[j], kvOffset)  // dimension d at column[16 d]
+                for d in 0..<hd { key[d] = column[d * 16] }
+                out[j] = Kernels.dot(q, key, count: hd) * scale
+                j += 1
+            }
+        }
+    }
+
+    /// The `k` slots with the largest `scores` (ties: lower slot; `slots` ascending), sorted
+    /// ascending. A min-heap of `k` (score, index) pairs ordered worst first: lower score, then
+    /// higher index.
+    static func topSlots(_ scores: UnsafePointer<Float>, _ slots: [Int], budget k: Int) -> [Int] {
+        let n = slots.count
+        if k >= n { return slots }
+        if k <= 0 { return [] }
+        var heap = [Int](repeating: 0, count: k)  // indices into slots
+        @inline(__always) func worse(_ a: Int, _ b: Int) -> Bool {  // a ranks below b
+            scores[a] < scores[b] || (scores[a] == scores[b] && a > b)
+        }
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < k && worse(heap[l], heap[m]) { m = l }
+                if r < k && worse(heap[r], heap[m]) { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in 0..<k { heap[i] = i }
+        for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+        for j in k..<n where scores[j] > scores[heap[0]] {
+            heap[0] = j
+            siftDown(0)
+        }
+        return heap.sorted().map { slots[$0] }
+    }
+}

@@ -110,6 +110,13 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// the forward pass applies it before the output head: the logit lens's `RMSNorm_g`. The
     /// default implementation throws (an architecture that does not expose it).
     func applyFinalNorm(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws
+
+    /// How every later forward pass attends (`.full` by default; `.tidal` for TidalDecode's
+    /// sparse attention, see `SparseAttentionPass`). Strategies and commands need no code of
+    /// their own: they run under whatever mode the model carries. A mode that does not fit the
+    /// model makes `forward` throw `ModelError.invalidInput`. Models made by `truncated(toLayers:)`
+    /// start with `.full`.
+    var attentionMode: AttentionMode { get set }
 }
 
 extension CausalLanguageModel {

@@ -62,6 +62,9 @@ extension Gemma3Model {
             throw ModelError.invalidInput("intermediates of layer \(l) requested; the model's layers are 0...\(c.layerCount - 1)")
         }
         guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
+        guard attentionMode == .full else {
+            throw ModelError.invalidInput("sparse attention (--sparse-attention) is implemented for Llama-architecture models; Gemma 3 attends fully")
+        }
         for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
         guard cache.layerCount == c.layerCount, cache.rowWidth == c.kvHeadCount * c.headDimension else {
             throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(c.layerCount) × \(c.kvHeadCount * c.headDimension))")
@@ -250,6 +253,15 @@ extension Gemma3Model {
     // MARK: helpers
 
     /// `rows` RMSNorms of `width` floats each (`out` may be `x`).
+    /// The final norm as the forward pass applies it before the head (`outputNorm` holds the
+    /// multiplier 1 + w), for the logit lens. `x`, `y`: `[rows, C]`; `y` may alias `x`.
+    public func applyFinalNorm(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws {
+        let C = configuration.hiddenSize
+        outputNorm.withUnsafeBufferPointer { g in
+            for r in 0..<rows { Kernels.rmsNorm(x + r * C, weight: g.baseAddress!, epsilon: configuration.rmsNormEpsilon, count: C, into: y + r * C) }
+        }
+    }
+
     private func normalize(_ x: [Float], weight: [Float], into out: inout [Float], width: Int, rows: Int) {
         let eps = configuration.rmsNormEpsilon
         x.withUnsafeBufferPointer { xp in

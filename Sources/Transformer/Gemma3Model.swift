@@ -138,6 +138,9 @@ public final class Gemma3Model: CausalLanguageModel, @unchecked Sendable {
     /// When true, every product takes `WeightMatrix.multiplyNaive` and attention scores every
     /// slot alone (bit-identical; for tests and measurements).
     public var useNaiveKernels = false
+    /// Full attention only: TidalDecode's sparse mode is implemented in the Llama forward pass, so
+    /// any other mode makes `forward` throw (`CausalLanguageModel.attentionMode`).
+    public var attentionMode: AttentionMode = .full
 
     public init(configuration: Gemma3Configuration, tokenEmbedding: WeightMatrix, layers: [Layer], outputNorm: [Float],
                 output: WeightMatrix?, origin: String, owners: [AnyObject] = []) throws {

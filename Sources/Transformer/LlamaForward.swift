@@ -94,6 +94,8 @@ extension LlamaModel {
             throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(c.layerCount) × \(c.kvHeadCount * c.headDimension))")
         }
         let base = cache.length
+        // Full attention, or the sparse-attention mode's per-layer plan for this pass.
+        var sparse = try SparseAttentionPass(mode: attentionMode, layerCount: c.layerCount, cacheLength: base)
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)
         let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
         guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
@@ -188,8 +190,8 @@ extension LlamaModel {
             // attention = softmax(q·Kᵀ · scale) V per head over each token's visible slots  // [T, H*hd]
             q.withUnsafeBufferPointer { qp in
                 attention.withUnsafeMutableBufferPointer { ap in
-                    Attention.scaledDotProduct(queries: qp.baseAddress!, heads: H, keysAndValues: cache.keysAndValues(layer: li), visibleSlots: visible,
-                                               scale: scale, naive: useNaiveKernels, into: ap.baseAddress!, pool: pool)
+                    sparse.attend(layer: li, queries: qp.baseAddress!, heads: H, keysAndValues: cache.keysAndValues(layer: li), visibleSlots: visible,
+                                  scale: scale, naive: useNaiveKernels, into: ap.baseAddress!, pool: pool)
                 }
             }
             // x = x + Wo · attention

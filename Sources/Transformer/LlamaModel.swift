@@ -38,6 +38,10 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     /// The neuron clamps in effect (`setNeuronClamps`, NeuronClamp.swift).
     var clampStorage: [NeuronClamp] = []
 
+    /// How forward passes attend (`CausalLanguageModel.attentionMode`): full attention, or
+    /// TidalDecode's sparse attention.
+    public var attentionMode: AttentionMode = .full
+
     public init(configuration: LlamaConfiguration, tokenEmbedding: WeightMatrix, layers: [Layer], outputNorm: [Float],
                 output: WeightMatrix?, origin: String, owners: [AnyObject] = []) throws {
         try configuration.validate()

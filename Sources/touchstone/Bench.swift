@@ -15,7 +15,7 @@ func benchCommand(_ raw: [String]) throws {
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
                                                                      "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold",
-                                                                     "busy", "rounds", "busy-seconds"]),
+                                                                     "busy", "rounds", "busy-seconds"]).union(sparseAttentionBenchOptionNames),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if let file = evidenceQA { return try benchEvidenceQA(args, file: file) }
@@ -23,6 +23,7 @@ func benchCommand(_ raw: [String]) throws {
     if args.has("batch-sweep") { return try benchBatchSweep(args) }
     if args.has("spec-bench") { return try benchSpecBench(args) }
     if args.string("busy") != nil { return try benchBusy(args) }
+    if args.string("sparse-attention") != nil { return try benchSparseAttention(args) }
     let options = ModelBenchmark.Options(runs: try args.int("runs", default: 5, range: 1...100)!,
                                          promptLength: try args.int("prompt-length", default: 64, range: 1...4096)!,
                                          decodeTokens: try args.int("decode-tokens", default: 32, range: 1...4096)!,

@@ -191,7 +191,8 @@ struct PromptEncoding: Sendable {
 func generateCommand(_ raw: [String]) throws {
     let args = try Arguments(command: "generate", raw,
                              valueOptions: commonValueOptions.union(processorOptionNames).union(strategyOptionNames)
-                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings", "clamp-neuron"]),
+                                .union(["prompt-ids", "prompt", "system", "strategy", "max-new-tokens", "top-logits", "stop-strings", "clamp-neuron"])
+                                .union(sparseAttentionOptionNames),
                              flagOptions: ["json", "chat", "ignore-eos", "no-special"])
     var strategy = try makeStrategy(args)
     let maxNew = try args.int("max-new-tokens", default: 64, range: 0...1_000_000)!
@@ -205,6 +206,7 @@ func generateCommand(_ raw: [String]) throws {
         }
         strategy = try makeStrategy(args, vocabulary: dryVocabulary(args, loaded), evidence: PromptEncoding(args, tokenizer))
     }
+    let sparseAttention = try configureSparseAttention(args, loaded.model)
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: maxNew, loaded.model)
     let json = args.has("json")
@@ -258,6 +260,7 @@ func generateCommand(_ raw: [String]) throws {
     var extra = strategy.parameters + neuronClampRecord(loaded.model)
     if let seed = strategy.seed { extra.append(("seed", .int(Int(seed)))) }
     extra += output.statistics
+    extra += sparseAttention
     let text = try loaded.tokenizer.map { try $0.decode(generation.outputIDs) }
     let s = generation.statistics
     let newTokens = generation.outputIDs.count
@@ -322,16 +325,24 @@ func generateCommand(_ raw: [String]) throws {
 // MARK: logits
 
 func logitsCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "logits", raw, valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "out", "clamp-neuron"]),
+    let args = try Arguments(command: "logits", raw, valueOptions: commonValueOptions.union(["prompt-ids", "prompt", "out", "clamp-neuron"]).union(sparseAttentionOptionNames),
                              flagOptions: ["json", "chat", "no-special"])
     guard let out = args.string("out") else { throw CLIError("--out FILE is required (little-endian Float32 [positions, vocab])") }
     try configureThreads(args)
     let loaded = try loadModel(args)
+    let sparseAttention = try configureSparseAttention(args, loaded.model)
     let prompt = try promptIDs(args, loaded)
     try checkPromptFits(prompt, newTokens: 0, loaded.model)
     try checkWritable(out)
     let cache = KVCache(shape: loaded.model.shape, initialCapacity: prompt.count)
-    let result = try loaded.model.forward(tokens: prompt, cache: cache, logitRows: .all)
+    var result = try loaded.model.forward(tokens: prompt, cache: cache, logitRows: .all)
+    if !sparseAttention.isEmpty && prompt.count > 1 {
+        // A prefill attends fully (TidalDecode): the last row is recomputed as the decoding step
+        // after the first n − 1 tokens, so it is the sparse-attention next-token distribution.
+        cache.rollback(to: prompt.count - 1)
+        let last = try loaded.model.forward(tokens: [prompt[prompt.count - 1]], cache: cache, logitRows: .last)
+        result.logits.replaceSubrange((prompt.count - 1) * result.vocabularySize ..< prompt.count * result.vocabularySize, with: last.logits)
+    }
     try NonFiniteCheck.requireFinite(result.logits, model: loaded.model, tokens: prompt)
     let data = result.logits.withUnsafeBufferPointer { Data(buffer: $0) }  // little-endian on every supported platform
     try writeFile(data, to: out)
@@ -342,7 +353,7 @@ func logitsCommand(_ raw: [String]) throws {
             for r in 0..<prompt.count { argmaxes.append(Kernels.argmax(p.baseAddress! + r * vocab, count: vocab)) }
         }
         printJSON(.object([("prompt_ids", .ints(prompt)), ("positions", .int(prompt.count)), ("vocab_size", .int(vocab)),
-                           ("out", .string(out)), ("dtype", .string("float32-le")), ("argmax", .ints(argmaxes))]))
+                           ("out", .string(out)), ("dtype", .string("float32-le")), ("argmax", .ints(argmaxes))] + sparseAttention))
     } else {
         printError("wrote \(prompt.count) × \(vocab) Float32 logits to \(out)")
     }

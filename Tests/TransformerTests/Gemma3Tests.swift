@@ -42,6 +42,28 @@ final class Gemma3Tests: XCTestCase {
         try m.forward(tokens: tokens, cache: m.makeCache(), logitRows: .all, pool: pool).logits
     }
 
+    /// The logit lens's norm on Gemma: `applyFinalNorm` of the last layer's residual is the
+    /// forward pass's own final-norm output, bit for bit.
+    func testApplyFinalNormOfTheLastLayerEqualsTheForwardPassesFinalNorm() throws {
+        let m = try Self.model(Self.configuration())
+        let tokens = [3, 17, 50, 5, 90, 42]
+        let r = try m.forward(tokens: tokens, cache: m.makeCache(), logitRows: .all, tapLayers: true)
+        let last = try XCTUnwrap(r.layerOutputs?.last)
+        var y = [Float](repeating: .nan, count: last.count)
+        try last.withUnsafeBufferPointer { x in
+            try y.withUnsafeMutableBufferPointer { try m.applyFinalNorm(x.baseAddress!, rows: tokens.count, into: $0.baseAddress!) }
+        }
+        XCTAssertEqual(y.map(\.bitPattern), try XCTUnwrap(r.finalNormOutput).map(\.bitPattern))
+    }
+
+    func testSparseAttentionModeIsATypedErrorOnGemma() throws {
+        let m = try Self.model(Self.configuration())
+        m.attentionMode = .tidal(TidalDecode(tokenBudget: 2, selectionLayer: 0, reselectionLayer: 1))
+        XCTAssertThrowsError(try m.forward(tokens: [1, 2], cache: m.makeCache())) { error in
+            XCTAssertTrue("\(error)".contains("sparse attention"), "\(error)")
+        }
+    }
+
     func testLayerTypesFollowThePatternOfSixWithGlobalLayers5And11And17() {
         let c = Gemma3Configuration(hiddenSize: 640, intermediateSize: 2048, layerCount: 18, headCount: 4, kvHeadCount: 1, headDimension: 256,
                                     vocabularySize: 262_144, contextLength: 32_768, rmsNormEpsilon: 1e-6, slidingWindow: 512)
