@@ -61,12 +61,8 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     ///     or `cache.length + depth` (tree).
     ///   - mask: which cached and new tokens each new token sees.
     ///   - logitRows: which rows get logits.
-    ///   - tapLayers: also return each layer's residual output and the final-norm output.
-    func forward(tokens: [Int], positions: [Int]?, mask: AttentionMask, cache: KVCache, logitRows: LogitRows,
-                 tapLayers: Bool, pool: ParallelFor) throws -> ForwardResult
-
-    /// The same forward pass with explicit taps: `taps.layerOutputs` as `tapLayers` above, and
-    /// `taps.intermediatesOfLayer` records that layer's named intermediates, in forward order,
+    ///   - taps: `taps.layerOutputs` also returns each layer's residual output and the final-norm
+    ///     output; `taps.intermediatesOfLayer` records that layer's named intermediates, in forward order,
     /// into `ForwardResult.intermediates` (their names and operations: `intermediateDescriptions`).
     /// Taps copy arrays and change no arithmetic: the logits are bit-identical with or without
     /// them (tested per architecture). Throws `ModelError.invalidInput` for a layer outside
@@ -119,11 +115,29 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     var attentionMode: AttentionMode { get set }
 }
 
+extension ModelShape {
+    /// The checks every architecture's forward pass makes before computing: the tapped layer
+    /// exists, there is at least one token, every token is in the vocabulary, and the cache was
+    /// made for this shape. Throws `ModelError` naming what is wrong.
+    public func validateForward(tokens: [Int], cache: KVCache, taps: ForwardTaps) throws {
+        if let l = taps.intermediatesOfLayer, l < 0 || l >= layerCount {
+            throw ModelError.invalidInput("intermediates of layer \(l) requested; the model's layers are 0...\(layerCount - 1)")
+        }
+        guard !tokens.isEmpty else { throw ModelError.invalidInput("forward needs at least one token") }
+        for t in tokens where t < 0 || t >= vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: vocabularySize) }
+        guard cache.layerCount == layerCount, cache.rowWidth == kvRowWidth else {
+            throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(layerCount) × \(kvRowWidth))")
+        }
+    }
+}
+
 extension CausalLanguageModel {
-    /// `forward` with the common defaults: causal mask, default positions, last row's logits.
+    /// `forward` with the common defaults (causal mask, default positions, last row's logits);
+    /// `tapLayers` is `ForwardTaps(layerOutputs:)`.
     public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
-        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, tapLayers: tapLayers, pool: pool)
+        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows,
+                    taps: ForwardTaps(layerOutputs: tapLayers), pool: pool)
     }
 
     /// `forward(…taps:…)` with the common defaults: causal mask, default positions, last row's logits.

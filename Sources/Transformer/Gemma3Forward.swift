@@ -28,12 +28,6 @@ extension Gemma3Model {
 
     public var intermediateDescriptions: [IntermediateDescription] { Gemma3Model.intermediateDescriptions }
 
-    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
-                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
-        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows,
-                    taps: ForwardTaps(layerOutputs: tapLayers), pool: pool)
-    }
-
     /// One forward pass over `tokens` (`T` new tokens) after the tokens already in `cache`,
     /// following Hugging Face's `Gemma3ForCausalLM` in Float32 (`attn_implementation="eager"`):
     ///
@@ -58,16 +52,9 @@ extension Gemma3Model {
         let c = configuration
         let T = tokens.count
         let tapLayers = taps.layerOutputs
-        if let l = taps.intermediatesOfLayer, l < 0 || l >= c.layerCount {
-            throw ModelError.invalidInput("intermediates of layer \(l) requested; the model's layers are 0...\(c.layerCount - 1)")
-        }
-        guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
+        try shape.validateForward(tokens: tokens, cache: cache, taps: taps)
         guard attentionMode == .full else {
             throw ModelError.invalidInput("sparse attention (--sparse-attention) is implemented for Llama-architecture models; Gemma 3 attends fully")
-        }
-        for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
-        guard cache.layerCount == c.layerCount, cache.rowWidth == c.kvHeadCount * c.headDimension else {
-            throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(c.layerCount) × \(c.kvHeadCount * c.headDimension))")
         }
         let base = cache.length
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)

@@ -55,13 +55,6 @@ extension LlamaModel {
 
     public var intermediateDescriptions: [IntermediateDescription] { LlamaModel.intermediateDescriptions }
 
-    /// `forward(…taps: ForwardTaps(layerOutputs: tapLayers)…)`: the original spelling.
-    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
-                        logitRows: LogitRows = .last, tapLayers: Bool = false, pool: ParallelFor = .shared) throws -> ForwardResult {
-        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows,
-                    taps: ForwardTaps(layerOutputs: tapLayers), pool: pool)
-    }
-
     /// One forward pass over `tokens` (the batch, `T` new tokens) after the tokens already in
     /// `cache`, which it extends by `T` slots.
     ///
@@ -85,14 +78,7 @@ extension LlamaModel {
         let c = configuration
         let T = tokens.count
         let tapLayers = taps.layerOutputs
-        if let l = taps.intermediatesOfLayer, l < 0 || l >= c.layerCount {
-            throw ModelError.invalidInput("intermediates of layer \(l) requested; the model's layers are 0...\(c.layerCount - 1)")
-        }
-        guard T > 0 else { throw ModelError.invalidInput("forward needs at least one token") }
-        for t in tokens where t < 0 || t >= c.vocabularySize { throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
-        guard cache.layerCount == c.layerCount, cache.rowWidth == c.kvHeadCount * c.headDimension else {
-            throw ModelError.invalidInput("the KV cache was made for another model (\(cache.layerCount) layers × \(cache.rowWidth) floats per token; this model needs \(c.layerCount) × \(c.kvHeadCount * c.headDimension))")
-        }
+        try shape.validateForward(tokens: tokens, cache: cache, taps: taps)
         let base = cache.length
         // Full attention, or the sparse-attention mode's per-layer plan for this pass.
         var sparse = try SparseAttentionPass(mode: attentionMode, layerCount: c.layerCount, cacheLength: base)
