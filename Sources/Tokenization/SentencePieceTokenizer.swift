@@ -16,9 +16,9 @@
 ///    `tokenizer.ggml.scores` value; by rank, the pair with the lowest merge rank. Ties go to the
 ///    leftmost pair (a max-heap on (priority, −left index)). Candidates made stale by an earlier
 ///    merge are skipped (their symbols changed size).
-/// 5. Each final symbol becomes its vocabulary id; a symbol that is not an entry is re-split
-///    into the two symbols it was merged from (score mode; `resegment`), down to scalars, and a
-///    scalar that is not an entry becomes one `<0xXX>` token per UTF-8 byte.
+/// 5. Each final symbol becomes its vocabulary id; a symbol that is not an entry (in score mode
+///    only ever an unmerged scalar, since a pair merges only into an entry, so llama.cpp's
+///    `resegment` re-split never applies) becomes one `<0xXX>` token per UTF-8 byte.
 ///
 /// Decoding: `▁` → space, `<0xXX>` → that byte, other pieces as their UTF-8 text. With
 /// `addsSpacePrefix` one leading space is removed from the first non-special token's piece, so
@@ -262,7 +262,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
         symbols[symbols.count - 1].next = -1
         var heap: [Candidate] = []
-        var reverseMerge: [ArraySlice<UInt8>: (Int, Int)] = [:]
+        heap.reserveCapacity(2 * symbols.count)
 
         func push(_ left: Int, _ right: Int) {
             if left < 0 || right < 0 { return }
@@ -278,7 +278,6 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             } else {
                 guard let id = idForPiece[merged] else { return }
                 priority = scores[Int(id)]
-                reverseMerge[merged] = (left, right)
             }
             heapPush(&heap, Candidate(priority: priority, left: left, size: size))
             _ = right
@@ -298,15 +297,16 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             push(left, symbols[left].next)
         }
 
+        // llama.cpp's `resegment` also splits a final symbol back along its `rev_merge` entry
+        // when it is not a piece; here that never happens, so there is no reverse-merge map: by
+        // scores a pair merges only when its concatenation is a piece (checked in `push`, and a
+        // popped candidate's bytes are those checked), so every final symbol is a piece or one
+        // unmerged scalar; by ranks llama.cpp's BPE session has no re-split either. What is left
+        // is byte fallback for a scalar (or a rank-merged symbol) that is not a piece.
         func resegment(_ start: Int, _ length: Int) {
             let piece = text[start..<(start + length)]
             if let id = idForPiece[piece] {
                 output.append(Int(id))
-                return
-            }
-            if let (l, r) = reverseMerge[piece] {
-                resegment(symbols[l].start, symbols[l].length)
-                resegment(symbols[r].start, symbols[r].length)
                 return
             }
             for byte in piece {
