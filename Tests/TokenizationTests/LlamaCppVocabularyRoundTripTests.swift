@@ -99,3 +99,32 @@ final class LlamaCppVocabularyRoundTripTests: XCTestCase {
         XCTAssertEqual(try spm.decode(spm.encode(" Hello", parseSpecialTokens: false)), " Hello")
     }
 }
+
+/// WordPiece normalization of ASCII (served from a table built at init): hand-stated rules, every
+/// scalar 0...127, alone and after a letter.
+final class WordPieceASCIINormalizationTests: XCTestCase {
+    func testEveryASCIIScalarIsDroppedBreaksLowercasesOrSplitsOffAsBERTSays() throws {
+        for (lowercases, stripsAccents) in [(true, true), (false, false)] {
+            let wpm = try WordPieceTokenizer(pieces: ["[UNK]", "▁a"], tokenTypes: [3, 1], lowercases: lowercases,
+                                             stripsAccents: stripsAccents, unknownID: 0)
+            for v in UInt8(0)..<0x80 {
+                let c = Character(Unicode.Scalar(v))
+                let isSpace = v == 0x20 || (0x09...0x0D).contains(v)
+                let isControl = v < 0x20 || v == 0x7F
+                let isAlphanumeric = c.isASCII && (c.isLetter || c.isNumber)
+                let normalized = lowercases && (0x41...0x5A).contains(v) ? v + 32 : v
+                let alone = wpm.words(String(c)), afterLetter = wpm.words("a" + String(c))
+                if isSpace || isControl {
+                    XCTAssertEqual(alone, [], "\(v)")
+                    XCTAssertEqual(afterLetter, [[0x61]], "\(v)")
+                } else if isAlphanumeric {
+                    XCTAssertEqual(alone, [[normalized]], "\(v)")
+                    XCTAssertEqual(afterLetter, [[0x61, normalized]], "\(v)")
+                } else {  // ASCII punctuation and symbols are words of their own
+                    XCTAssertEqual(alone, [[v]], "\(v)")
+                    XCTAssertEqual(afterLetter, [[0x61], [v]], "\(v)")
+                }
+            }
+        }
+    }
+}
