@@ -16,9 +16,9 @@
 ///    `tokenizer.ggml.scores` value; by rank, the pair with the lowest merge rank. Ties go to the
 ///    leftmost pair (a max-heap on (priority, −left index)). Candidates made stale by an earlier
 ///    merge are skipped (their symbols changed size).
-/// 5. Each final symbol becomes its vocabulary id; a symbol that is not an entry is re-split
-///    into the two symbols it was merged from (score mode; `resegment`), down to scalars, and a
-///    scalar that is not an entry becomes one `<0xXX>` token per UTF-8 byte.
+/// 5. Each final symbol becomes its vocabulary id; a symbol that is not an entry (in score mode
+///    only ever an unmerged scalar, since a pair merges only into an entry, so llama.cpp's
+///    `resegment` re-split never applies) becomes one `<0xXX>` token per UTF-8 byte.
 ///
 /// Decoding: `▁` → space, `<0xXX>` → that byte, other pieces as their UTF-8 text. With
 /// `addsSpacePrefix` one leading space is removed from the first non-special token's piece, so
@@ -47,6 +47,8 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
     private let pieces: [String]
     private let idForPiece: [ArraySlice<UInt8>: Int32]
+    /// `idForPiece` as a byte-string table, for the encoder's inner loop.
+    private let pieceTable: ByteStringTable
     private let scores: [Float]
     /// (left id, right id) → rank, rank mode only.
     private let ranks: [UInt64: Int32]
@@ -90,6 +92,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         lookup.reserveCapacity(pieces.count)
         for (id, piece) in pieces.enumerated() { lookup[ArraySlice(piece.utf8)] = Int32(id) }  // later ids win
         idForPiece = lookup
+        pieceTable = ByteStringTable(pieces.map { Array($0.utf8) })
 
         var bytesTable = [Int32](repeating: -1, count: 256)
         for byte in 0..<256 {
@@ -253,6 +256,12 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
     private func mergeWord(_ text: [UInt8], _ range: Range<Int>, into output: inout [Int]) {
         if range.isEmpty { return }
+        text.withUnsafeBufferPointer { mergeWord($0, range, into: &output) }
+    }
+
+    private func mergeWord(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
+        let base = text.baseAddress
+        func lookup(_ start: Int, _ count: Int) -> Int32? { pieceTable.id(base.map { $0 + start }, count) }
         var symbols: [Symbol] = []
         var p = range.lowerBound
         while p < range.upperBound {
@@ -262,23 +271,21 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
         symbols[symbols.count - 1].next = -1
         var heap: [Candidate] = []
-        var reverseMerge: [ArraySlice<UInt8>: (Int, Int)] = [:]
+        heap.reserveCapacity(2 * symbols.count)
 
         func push(_ left: Int, _ right: Int) {
             if left < 0 || right < 0 { return }
             let start = symbols[left].start
             let size = symbols[left].length + symbols[right].length
-            let merged = text[start..<(start + size)]
             let priority: Float
             if usesRanks {
-                guard let l = idForPiece[text[start..<(start + symbols[left].length)]],
-                      let r = idForPiece[text[symbols[right].start..<(symbols[right].start + symbols[right].length)]],
+                guard let l = lookup(start, symbols[left].length),
+                      let r = lookup(symbols[right].start, symbols[right].length),
                       let rank = ranks[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))] else { return }
                 priority = -Float(rank)
             } else {
-                guard let id = idForPiece[merged] else { return }
+                guard let id = lookup(start, size) else { return }
                 priority = scores[Int(id)]
-                reverseMerge[merged] = (left, right)
             }
             heapPush(&heap, Candidate(priority: priority, left: left, size: size))
             _ = right
@@ -298,18 +305,18 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             push(left, symbols[left].next)
         }
 
+        // llama.cpp's `resegment` also splits a final symbol back along its `rev_merge` entry
+        // when it is not a piece; here that never happens, so there is no reverse-merge map: by
+        // scores a pair merges only when its concatenation is a piece (checked in `push`, and a
+        // popped candidate's bytes are those checked), so every final symbol is a piece or one
+        // unmerged scalar; by ranks llama.cpp's BPE session has no re-split either. What is left
+        // is byte fallback for a scalar (or a rank-merged symbol) that is not a piece.
         func resegment(_ start: Int, _ length: Int) {
-            let piece = text[start..<(start + length)]
-            if let id = idForPiece[piece] {
+            if let id = lookup(start, length) {
                 output.append(Int(id))
                 return
             }
-            if let (l, r) = reverseMerge[piece] {
-                resegment(symbols[l].start, symbols[l].length)
-                resegment(symbols[r].start, symbols[r].length)
-                return
-            }
-            for byte in piece {
+            for byte in text[start..<(start + length)] {
                 let id = byteTokens[Int(byte)]
                 if id >= 0 { output.append(Int(id)) } else if let unknownID { output.append(unknownID) }
             }

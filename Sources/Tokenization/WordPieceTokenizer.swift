@@ -40,6 +40,9 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     private let specialIDs: Set<Int>
     private let allMatcher: AddedTokenMatcher
     private let userMatcher: AddedTokenMatcher
+    /// `normalize(_:)` of each ASCII scalar, computed once at init by the same function (a fast
+    /// path only: the words are those of the general path).
+    private var asciiNormalization: [Normalized] = []
 
     /// - Parameters:
     ///   - pieces: GGUF-convention pieces (`▁` marks a word start, continuations are bare).
@@ -96,6 +99,7 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         specialIDs = specials
         allMatcher = AddedTokenMatcher(added)
         userMatcher = AddedTokenMatcher(added.filter { !$0.isSpecial })
+        asciiNormalization = (0..<0x80).map { normalize(Unicode.Scalar(UInt8($0))) }
     }
 
     public func encode(_ text: String, parseSpecialTokens: Bool) -> [Int] {
@@ -116,40 +120,65 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
         return output
     }
 
-    /// The normalized words of a text fragment (step 2).
+    /// What step 2 does with one scalar.
+    enum Normalized: Equatable {
+        /// Whitespace: ends the current word.
+        case wordBreak
+        /// Dropped (NUL, U+FFFD, control/format/private-use scalars, marks when stripping accents).
+        case dropped
+        /// A one-scalar word (punctuation, ASCII symbol, CJK ideograph), after normalization.
+        case ownWord(Unicode.Scalar)
+        /// Appended to the current word, after normalization.
+        case appended(Unicode.Scalar)
+    }
+
+    /// Step 2 for one scalar: accent stripping, dropping, lowercasing and word-splitting class.
+    func normalize(_ original: Unicode.Scalar) -> Normalized {
+        var scalar = original
+        if stripsAccents, scalar.value >= 0x80 {
+            let decomposed = String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars
+            if let first = decomposed.first { scalar = first }
+        }
+        let category = ScalarCategory.lookup(scalar.value)
+        if category == ScalarCategory.whitespace { return .wordBreak }
+        if scalar.value == 0 || scalar.value == 0xFFFD { return .dropped }
+        switch scalar.properties.generalCategory {
+        case .control, .format, .privateUse, .surrogate: return .dropped
+        default: break
+        }
+        if stripsAccents && category == ScalarCategory.mark { return .dropped }
+        if lowercases, let lower = scalar.properties.lowercaseMapping.unicodeScalars.first { scalar = lower }
+        let isSymbol: Bool
+        switch scalar.properties.generalCategory {
+        case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol: isSymbol = scalar.value < 0x7F
+        default: isSymbol = false
+        }
+        if ScalarCategory.lookup(scalar.value) == ScalarCategory.punctuation || isSymbol
+            || WordPieceTokenizer.isChineseCharacter(scalar.value) {
+            return .ownWord(scalar)
+        }
+        return .appended(scalar)
+    }
+
+    /// The normalized words of a text fragment (step 2), as UTF-8.
     func words(_ text: String) -> [[UInt8]] {
         var result: [[UInt8]] = []
-        var current = String.UnicodeScalarView()
+        var current: [UInt8] = []
         func flush() {
-            if !current.isEmpty { result.append(Array(String(current).utf8)); current = String.UnicodeScalarView() }
+            if !current.isEmpty { result.append(current); current.removeAll(keepingCapacity: true) }
+        }
+        func append(_ scalar: Unicode.Scalar) {
+            if scalar.value < 0x80 { current.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { current.append($0) } }
         }
         for original in text.unicodeScalars {
-            var scalar = original
-            if stripsAccents, scalar.value >= 0x80 {
-                let decomposed = String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars
-                if let first = decomposed.first { scalar = first }
-            }
-            let category = ScalarCategory.lookup(scalar.value)
-            if category == ScalarCategory.whitespace { flush(); continue }
-            if scalar.value == 0 || scalar.value == 0xFFFD { continue }
-            switch scalar.properties.generalCategory {
-            case .control, .format, .privateUse, .surrogate: continue
-            default: break
-            }
-            if stripsAccents && category == ScalarCategory.mark { continue }
-            if lowercases, let lower = scalar.properties.lowercaseMapping.unicodeScalars.first { scalar = lower }
-            let isSymbol: Bool
-            switch scalar.properties.generalCategory {
-            case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol: isSymbol = scalar.value < 0x7F
-            default: isSymbol = false
-            }
-            if ScalarCategory.lookup(scalar.value) == ScalarCategory.punctuation || isSymbol
-                || WordPieceTokenizer.isChineseCharacter(scalar.value) {
+            switch original.value < 0x80 ? asciiNormalization[Int(original.value)] : normalize(original) {
+            case .wordBreak: flush()
+            case .dropped: continue
+            case .ownWord(let scalar):
                 flush()
-                current.append(scalar)
+                append(scalar)
                 flush()
-            } else {
-                current.append(scalar)
+            case .appended(let scalar): append(scalar)
             }
         }
         flush()

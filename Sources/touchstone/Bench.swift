@@ -15,7 +15,7 @@ func benchCommand(_ raw: [String]) throws {
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
                                                                      "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold",
-                                                                     "busy", "rounds", "busy-seconds"]).union(sparseAttentionBenchOptionNames),
+                                                                     "busy", "rounds", "busy-seconds", "convention"]).union(sparseAttentionBenchOptionNames),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if let file = evidenceQA { return try benchEvidenceQA(args, file: file) }
@@ -52,8 +52,7 @@ func benchBatchSweep(_ args: Arguments) throws {
 
 /// `bench --tokenizer`: encode throughput on `--text-file` or a generated 1 MiB corpus.
 func benchTokenizer(_ args: Arguments) throws {
-    let loaded = try loadModel(args)
-    let tokenizer = try requireTokenizer(loaded)
+    let tokenizer = try loadTokenizer(args)  // any GGUF (vocabulary-only too) or tokenizer.json; no weights
     let texts = try args.string("text-file").map { try TokenizerBenchmark.texts(contentsOfFile: $0) } ?? TokenizerBenchmark.syntheticCorpus(bytes: 1 << 20)
     let report = TokenizerBenchmark.run(tokenizer: tokenizer, texts: texts)
     if args.has("json") { printJSON(report.json()) } else { print(report.line()) }

@@ -362,8 +362,12 @@ func logitsCommand(_ raw: [String]) throws {
 // MARK: tokenize / detokenize
 
 func tokenizeCommand(_ raw: [String]) throws {
-    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "threads", "convention"],
+    let args = try Arguments(command: "tokenize", raw, valueOptions: ["model", "text", "text-file", "texts-file", "threads", "convention"],
                              flagOptions: ["json", "no-special", "add-special-tokens"])
+    if let file = args.string("texts-file") {
+        if args.string("text") != nil || args.string("text-file") != nil { throw CLIError("give one of --text, --text-file or --texts-file") }
+        return try tokenizeTexts(file: file, args)
+    }
     let text: String
     if let t = args.string("text") {
         if args.string("text-file") != nil { throw CLIError("give either --text or --text-file") }
@@ -384,6 +388,34 @@ func tokenizeCommand(_ raw: [String]) throws {
         printJSON(.object([("ids", .ints(ids)), ("tokens", .array(tokens))]))
     } else {
         print(ids.map(String.init).joined(separator: ","))
+    }
+}
+
+/// `tokenize --texts-file F`: F is a JSON array of strings; prints one line per text, its ids
+/// comma-separated (an empty line for no ids), or with `--json` one array of `{"ids","tokens"}`
+/// objects. The tokenizer is loaded once, so a whole test suite costs one process.
+func tokenizeTexts(file: String, _ args: Arguments) throws {
+    guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read --texts-file \(file)", usage: false) }
+    guard let texts = (try? JSONSerialization.jsonObject(with: data)) as? [String] else {
+        throw CLIError("--texts-file \(file) must be a JSON array of strings, e.g. [\"Hello\", \" world\"]", usage: false)
+    }
+    let tokenizer = try loadTokenizer(args)
+    let parse = !args.has("no-special"), addSpecial = args.has("add-special-tokens")
+    if args.has("json") {
+        var items: [JSONValue] = []
+        for text in texts {
+            let ids = tokenizer.encode(text, parseSpecialTokens: parse, addSpecialTokens: addSpecial)
+            let tokens = try ids.map { JSONValue.string(try tokenizer.tokenString(for: $0)) }
+            items.append(.object([("ids", .ints(ids)), ("tokens", .array(tokens))]))
+        }
+        printJSON(.array(items))
+    } else {
+        var out = ""
+        for text in texts {
+            out += tokenizer.encode(text, parseSpecialTokens: parse, addSpecialTokens: addSpecial).map(String.init).joined(separator: ",")
+            out += "\n"
+        }
+        writeStdout(out)
     }
 }
 

@@ -239,6 +239,32 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("outside the vocabulary"), r.stderr)
     }
 
+    func testTokenizeTextsFilePrintsOneIDLinePerTextEqualToTokenizeText() throws {
+        let model = try Self.fetchedSmolLM2()
+        let texts = ["Hello world", "", "déjà vu\n\n東京 👩‍💻", "<|im_start|>user", "  x  "]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-cli-texts-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONSerialization.data(withJSONObject: texts).write(to: file)
+        for flags in [[], ["--no-special"]] {
+            let batch = try run(["tokenize", "--model", model, "--texts-file", file.path] + flags)
+            XCTAssertEqual(batch.status, 0, batch.stderr)
+            var lines = batch.stdout.components(separatedBy: "\n")
+            XCTAssertEqual(lines.removeLast(), "", "the output ends with a newline")
+            XCTAssertEqual(lines.count, texts.count)
+            for (text, line) in zip(texts, lines) {
+                let single = try run(["tokenize", "--model", model, "--text", text] + flags)
+                XCTAssertEqual(single.status, 0, single.stderr)
+                XCTAssertEqual(line, single.stdout.trimmingCharacters(in: .newlines), "\(text.debugDescription) \(flags)")
+            }
+        }
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-cli-texts-bad-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: bad) }
+        try Data("{\"a\": 1}".utf8).write(to: bad)
+        let r = try run(["tokenize", "--model", model, "--texts-file", bad.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("JSON array of strings"), r.stderr)
+    }
+
     func testTokenizeDetokenizeRoundTripOnTheRealModel() throws {
         let model = try Self.fetchedSmolLM2()
         let text = "Touchstone: déjà vu, 東京 👩‍💻\n\tdef f(x): return x**2"
