@@ -94,8 +94,11 @@ final class ModelCacheVerificationTests: XCTestCase {
     }
 
     func testResolvingAKnownModelVerifiesTheCachedCopy() throws {
+        let previous = ProcessInfo.processInfo.environment["TOUCHSTONE_CACHE"]
         setenv("TOUCHSTONE_CACHE", directory, 1)
-        defer { unsetenv("TOUCHSTONE_CACHE") }
+        // Restore what the run was given: later tests (the vocabulary suite, Gemma) find their
+        // files through it.
+        defer { if let previous { setenv("TOUCHSTONE_CACHE", previous, 1) } else { unsetenv("TOUCHSTONE_CACHE") } }
         let path = ModelStore.cachedPath(of: ModelStore.smolLM2)
         try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try ModelStore.resolve("smollm2-135m", log: { _ in })) { error in
