@@ -306,10 +306,7 @@ extension ContextAwareDecoding {
                 out.append(("cad_filter_top_p_prior", .double(filter.nullTopP)))
             }
             out += processors.recorded
-            if seedValue != nil {
-                let xtc = ProcessorChain.xtc(processors.parameters) != nil && processors.order.names.contains("xtc")
-                out.append(("rng", .string(xtc ? SampleDecoding.Strategy.generatorDescriptionWithXTC : SampleDecoding.Strategy.generatorDescription)))
-            }
+            if seedValue != nil { out.append(SampleDecoding.Strategy.generatorRecord(processors)) }
             return out
         }
         public var seed: UInt64? { seedValue }

@@ -109,9 +109,15 @@ extension SampleDecoding {
         /// With XTC on, each token takes two draws (DOCS.md section 6.2).
         public static let generatorDescriptionWithXTC = "xoshiro256** seeded by SplitMix64; per token one nextUniformDouble for XTC's coin, then one for the draw"
 
-        public var parameters: [(String, JSONValue)] {
+        /// The `rng` record of a run that samples with these processors (the generator, and
+        /// whether XTC takes a draw of its own per token).
+        public static func generatorRecord(_ processors: ProcessorSettings) -> (String, JSONValue) {
             let xtc = ProcessorChain.xtc(processors.parameters) != nil && processors.order.names.contains("xtc")
-            return processors.recorded + [("rng", .string(xtc ? Self.generatorDescriptionWithXTC : Self.generatorDescription))]
+            return ("rng", .string(xtc ? generatorDescriptionWithXTC : generatorDescription))
+        }
+
+        public var parameters: [(String, JSONValue)] {
+            processors.recorded + [Self.generatorRecord(processors)]
         }
         public var seed: UInt64? { seedValue }
 

@@ -324,10 +324,7 @@ extension DoLa {
 
         public var parameters: [(String, JSONValue)] {
             var out = [("dola_layers", JSONValue.string(layersName))] + processors.recorded
-            if seedValue != nil {
-                let xtc = ProcessorChain.xtc(processors.parameters) != nil && processors.order.names.contains("xtc")
-                out.append(("rng", .string(xtc ? SampleDecoding.Strategy.generatorDescriptionWithXTC : SampleDecoding.Strategy.generatorDescription)))
-            }
+            if seedValue != nil { out.append(SampleDecoding.Strategy.generatorRecord(processors)) }
             return out
         }
         public var seed: UInt64? { seedValue }
