@@ -32,26 +32,60 @@ public enum Catalog {
         }
     }
 
-    /// Models fixtures are made on: the synthetic presets and SmolLM2.
+    /// Models fixtures are made on: the synthetic presets and the real models (SmolLM2, Gemma 3).
     public static let syntheticKeys = SyntheticModels.presets.map(\.name)
-    public static let realModelKey = "smollm2"
+    /// Fixture directory name of each real model, and the known model it is made on.
+    public static let realModels: [(key: String, model: ModelStore.KnownModel)] = [
+        ("smollm2", ModelStore.smolLM2), ("gemma3-270m", ModelStore.gemma3_270m),
+    ]
+    public static var realModelKeys: [String] { realModels.map(\.key) }
+
+    /// The known model behind a real model's key (nil for the synthetic presets).
+    public static func knownModel(for modelKey: String) -> ModelStore.KnownModel? {
+        realModels.first { $0.key == modelKey }?.model
+    }
 
     /// The prompts used for each model (token ids).
     public static func prompts(for modelKey: String) -> [[Int]] {
-        if modelKey == realModelKey {
+        switch modelKey {
+        case "smollm2":
             // "The capital of France is", "def fibonacci(n):\n    ", a ChatML user turn.
             return [[504, 3575, 282, 4649, 314], [1604, 3987, 46477, 24, 94, 727, 2367],
                     [1, 4093, 198, 1780, 314, 216, 33, 39, 1711, 216, 35, 47, 2, 198, 1, 520, 9531, 198]]
+        case "gemma3-270m":
+            // The same two texts after <bos>, and a Gemma user turn ("What is 12 + 30?") opening a model turn.
+            return [[2, 818, 5279, 529, 7001, 563], [2, 2063, 10779, 78113, 236769, 236749, 1473, 107, 140],
+                    [2, 105, 2364, 107, 3689, 563, 236743, 236770, 236778, 900, 236743, 236800, 236771, 236881, 106, 107, 105, 4368, 107]]
+        default:
+            return [[1, 2, 3, 4, 5], [17, 300, 17, 300, 17], [250]]
         }
-        return [[1, 2, 3, 4, 5], [17, 300, 17, 300, 17], [250]]
     }
 
-    public static func newTokens(for modelKey: String) -> Int { modelKey == realModelKey ? 24 : 16 }
+    public static func newTokens(for modelKey: String) -> Int { knownModel(for: modelKey) == nil ? 16 : 24 }
+
+    /// Layers kept by the layer-truncated drafts and amateurs: 12 of SmolLM2's 30, 9 of Gemma 3's 18,
+    /// one of a synthetic model's.
+    static func truncatedLayers(for modelKey: String) -> Int {
+        switch modelKey {
+        case "smollm2": return 12
+        case "gemma3-270m": return 9
+        default: return 1
+        }
+    }
+
+    /// "Answer truthfully and factually." in the model's vocabulary (LOL's refocusing text).
+    static func refocusIDs(for modelKey: String) -> [Int] {
+        switch modelKey {
+        case "smollm2": return [21350, 4569, 2338, 284, 1027, 968, 30]
+        case "gemma3-270m": return [7925, 201575, 532, 1707, 1755, 236761]
+        default: return [7, 8]
+        }
+    }
 
     /// Every entry, in a fixed order: each strategy on every model.
     public static func entries(includeRealModel: Bool) throws -> [Entry] {
         var keys = syntheticKeys
-        if includeRealModel { keys.append(realModelKey) }
+        if includeRealModel { keys += realModelKeys }
         var result: [Entry] = []
         for key in keys {
             let stopping = StoppingCriteria(maxNewTokens: newTokens(for: key))
@@ -72,16 +106,15 @@ public enum Catalog {
             add("dola-sample-0", p0, try DoLa.Strategy(layers: "high", processors: try ProcessorSettings(SamplingParameters(temperature: 0.9, topP: 0.95)), seed: 5))
             add("cad-1", p1, try ContextAwareDecoding.Strategy(contextIDs: p0, alpha: 0.5))
             add("prompt-lookup-1", p1, PromptLookupDrafter.Strategy(promptLookupNumTokens: 10, maxMatchingNgramSize: 2))
-            let draftLayers = key == realModelKey ? 12 : 1
+            let draftLayers = truncatedLayers(for: key)
             add("speculative-0", p0, SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4)))
             add("token-recycling-1", p1, try TokenRecyclingDrafter.Strategy(treeNodes: 24))
             add("aded-1", p1, ADEDDrafter.Strategy(seed: 0, maxNodes: 64))
             add("lookahead-1", p1, LookaheadDecoding.Strategy(windowSize: 3, ngramSize: 3, guessSetSize: 3))
-            let amateurLayers = key == realModelKey ? 12 : 1
+            let amateurLayers = truncatedLayers(for: key)
             add("contrastive-decoding-1", p1, ContrastiveDecoding.Strategy(amateur: .layers(amateurLayers), amateurName: String(amateurLayers),
                                                                            parameters: .init(mode: .code, numBeams: 3)))
-            let refocus = key == realModelKey ? [21350, 4569, 2338, 284, 1027, 968, 30] : [7, 8]  // "Answer truthfully and factually."
-            add("lol-0", p0, LOLDecoding.Strategy(amateur: .layers(nil), amateurName: "half", parameters: .init(refocusIDs: refocus)))
+            add("lol-0", p0, LOLDecoding.Strategy(amateur: .layers(nil), amateurName: "half", parameters: .init(refocusIDs: refocusIDs(for: key))))
             add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
                                                                             processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
         }
@@ -92,7 +125,7 @@ public enum Catalog {
     public struct Description: Equatable {
         /// `<model>/<name>`, the name `FixtureStore.fixture(named:)` takes.
         public let name: String
-        /// `tiny-a`, `tiny-b` (synthetic, weights in `Fixtures/models/<model>/`) or `smollm2`.
+        /// `tiny-a`, `tiny-b` (synthetic, weights in `Fixtures/models/<model>/`), `smollm2` or `gemma3-270m`.
         public let model: String
         public let algorithm: String
         /// The strategy's one-line summary (what the algorithm does).
@@ -130,7 +163,8 @@ public enum Catalog {
             ])
             return .synthetic(preset: preset.name, seed: preset.seed, config: config)
         }
-        return .file(name: ModelStore.smolLM2.fileName, sha256: sha256 ?? ModelStore.smolLM2.sha256)
+        let known = knownModel(for: modelKey) ?? ModelStore.smolLM2
+        return .file(name: known.fileName, sha256: sha256 ?? known.sha256)
     }
 
     /// Runs an entry and returns its fixture. A model under a sparse-attention mode adds the

@@ -22,7 +22,8 @@ func fixturesCommand(_ raw: [String]) throws {
         if let preset = SyntheticModels.presets.first(where: { $0.name == key }) {
             m = try SyntheticModels.model(preset)
         } else {
-            m = try ModelStore.load(path: try ModelStore.resolve(ModelStore.smolLM2.name, log: { printError($0) })).model
+            let known = Catalog.knownModel(for: key) ?? ModelStore.smolLM2
+            m = try ModelStore.load(path: try ModelStore.resolve(known.name, log: { printError($0) })).model
         }
         models[key] = m
         return m

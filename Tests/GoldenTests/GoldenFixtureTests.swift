@@ -4,6 +4,7 @@ import Decoding
 import Formats
 import Golden
 import Transformer
+import Loader
 
 final class GoldenFixtureTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -20,6 +21,25 @@ final class GoldenFixtureTests: XCTestCase {
             let committed = try String(contentsOf: path, encoding: .utf8)
             XCTAssertEqual(try Catalog.make(entry, model: model).serialized(), committed, "\(entry.id) changed; run `touchstone fixtures` if intended")
         }
+    }
+
+    /// Regression: every committed fixture of a real model (SmolLM2, Gemma 3) is reproduced byte for
+    /// byte, as `touchstone fixtures --check` does; a model that is not in the cache is skipped.
+    func testCommittedRealModelFixturesAreReproducedExactly() throws {
+        let entries = try Catalog.entries(includeRealModel: true).filter { Catalog.knownModel(for: $0.modelKey) != nil }
+        XCTAssertEqual(Set(entries.map(\.modelKey)), Set(Catalog.realModelKeys))
+        var missing: [String] = []
+        for key in Catalog.realModelKeys {
+            let known = try XCTUnwrap(Catalog.knownModel(for: key))
+            let path = ModelStore.cachedPath(of: known)
+            guard FileManager.default.fileExists(atPath: path) else { missing.append(known.name); continue }
+            let model = try ModelStore.load(path: path).model
+            for entry in entries where entry.modelKey == key {
+                let committed = try String(contentsOf: Self.root.appendingPathComponent("Fixtures/golden/\(entry.id).json"), encoding: .utf8)
+                XCTAssertEqual(try Catalog.make(entry, model: model).serialized(), committed, "\(entry.id) changed; run `touchstone fixtures` if intended")
+            }
+        }
+        if !missing.isEmpty { throw XCTSkip("not in the cache (run `touchstone fetch --model NAME`): \(missing.joined(separator: ", "))") }
     }
 
     func testFixtureJSONRoundTripsThroughTheParser() throws {
