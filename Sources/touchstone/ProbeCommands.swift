@@ -169,3 +169,111 @@ func neuronsCommand(_ raw: [String]) throws {
         printError("[\(readouts.count) \(matrix.rawValue) neurons\(what), final norm \(finalNorm.rawValue), decoded in \(String(format: "%.1f", seconds)) s on \(ParallelFor.shared.threadCount) threads]")
     }
 }
+
+// MARK: probe (hyperdimensional / VSA)
+
+let probeHelp = """
+    touchstone probe [--model M] [--encoder FILE] (--analogy "a b c d" | --analogies FILE | --prompt TEXT | --prompt-ids 1,2,3)
+                     [--context a,b,c] [--target WORD] [--top K (default 5)] [--limit N] [--json] [--threads T]
+      The hyperdimensional probe (Bronzini et al. 2025): the last prompt token's hidden states over the upper
+      layers (the encoder file says which; SmolLM2's is 15…30), k-means with K = 5, the sum of the centroids,
+      the trained encoder, sign → a MAP hypervector of 4096 components, read against the codebook of concepts
+      by cosine after unbinding. Default --encoder: the shipped SmolLM2 encoder
+      (Weights/smollm2-135m-instruct/vsa-probe.safetensors).
+      --analogy "athens greece baghdad iraq" probes the prompt "athens : greece = baghdad :" and reports the
+      reference read-out (the query-subset rule of the authors' probe_doc, which consults the target), the
+      blind read-out (unbind by c, best concept not in the context) and the logit-lens baseline (the model's
+      own top next token). --analogies FILE (one "a b c d" per line, # comments) prints the extraction
+      accuracy of each over the file (--limit N: the first N). --prompt/--prompt-ids with optional
+      --context and --target read any prompt.
+      --json prints {"cases":[{"prompt_ids","context","target","reference":{"query","top":[[concept,cos],…]},
+      "blind":{…},"next_token":id,"next_token_text"},…],"accuracy":{"reference","blind","lens"}} (accuracy with a target).
+    """
+
+/// The shipped VSA encoder for SmolLM2, located from this source file like the fixtures.
+func shippedWeights(_ relative: String, sourceFile: String = #filePath) -> String {
+    URL(fileURLWithPath: sourceFile).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(relative).path
+}
+
+func probeCommand(_ raw: [String]) throws {
+    let args = try Arguments(command: "probe", raw,
+                             valueOptions: commonValueOptions.union(["encoder", "analogy", "analogies", "prompt", "prompt-ids", "context", "target", "top", "limit"]),
+                             flagOptions: ["json"])
+    let top = try args.int("top", default: 5, range: 1...100_000)!
+    let limit = try args.int("limit", default: nil, range: 1...10_000_000)
+    let sources = ["analogy", "analogies", "prompt", "prompt-ids"].filter { args.string($0) != nil }
+    guard sources.count == 1 else { throw CLIError("give exactly one of --analogy \"a b c d\", --analogies FILE, --prompt TEXT, --prompt-ids 1,2,3") }
+    try configureThreads(args)
+    let loaded = try loadModel(args)
+    let path = args.string("encoder") ?? shippedWeights("Weights/smollm2-135m-instruct/vsa-probe.safetensors")
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CLIError("no VSA encoder at \(path); give --encoder FILE (Scripts/train_vsa_probe.py trains one)", usage: false)
+    }
+    let probe: VSAProbe
+    do { probe = try VSAProbe(path: path, model: loaded.model) } catch let e as ProbeError { throw CLIError("\(e)", usage: false) }
+
+    struct Case { var prompt: [Int]; var context: [String]; var target: String? }
+    func analogyCase(_ line: String) throws -> Case {
+        let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard words.count == 4 else { throw CLIError("an analogy is four words \"a b c d\", got '\(line)'") }
+        let text = "\(words[0]) : \(words[1]) = \(words[2]) :"
+        return Case(prompt: try requireTokenizer(loaded).encode(text, parseSpecialTokens: false), context: Array(words.prefix(3)), target: words[3])
+    }
+    var cases: [Case] = []
+    if let a = args.string("analogy") {
+        cases = [try analogyCase(a)]
+    } else if let file = args.string("analogies") {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read \(file)", usage: false) }
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            cases.append(try analogyCase(String(line)))
+            if let limit, cases.count == limit { break }
+        }
+        guard !cases.isEmpty else { throw CLIError("\(file) holds no analogies") }
+    } else {
+        let context = args.string("context").map { Arguments.commaSeparated($0) } ?? []
+        cases = [Case(prompt: try promptIDs(args, loaded), context: context, target: args.string("target"))]
+    }
+    for c in cases { try checkPromptFits(c.prompt, newTokens: 0, loaded.model) }
+
+    var results: [JSONValue] = []
+    var hits = (reference: 0.0, blind: 0.0, lens: 0.0), scored = 0
+    func matches(_ m: [VSAProbe.Match]) -> JSONValue { .array(m.map { .array([.string($0.concept), .double($0.similarity)]) }) }
+    for (n, c) in cases.enumerated() {
+        if cases.count > 1 && n % 100 == 0 { printError("probe: \(n)/\(cases.count) …") }
+        let (input, logits) = try probe.inputVector(model: loaded.model, prompt: c.prompt)
+        let vsa = try probe.encoder.encode(input)
+        let reference = probe.referenceReadout(vsa, context: c.context, target: c.target ?? "", top: top)
+        let blind = probe.blindReadout(vsa, context: c.context, top: top)
+        let next = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!
+        let nextText = (try? requireTokenizer(loaded).decode([next])) ?? ""
+        if let target = c.target?.lowercased() {
+            scored += 1
+            if reference.extracted == target { hits.reference += 1 }
+            if blind.extracted == target { hits.blind += 1 }
+            let t = nextText.trimmingCharacters(in: .whitespaces).lowercased()
+            if t == target { hits.lens += 1 } else if !t.isEmpty && target.hasPrefix(t) { hits.lens += 0.5 }
+        }
+        if args.has("json") {
+            results.append(.object([("prompt_ids", .ints(c.prompt)), ("context", .array(c.context.map { .string($0) })),
+                                    ("target", c.target.map { .string($0) } ?? .null),
+                                    ("reference", .object([("query", .array(reference.query.map { .string($0) })), ("top", matches(reference.top))])),
+                                    ("blind", .object([("query", .array(blind.query.map { .string($0) })), ("top", matches(blind.top))])),
+                                    ("next_token", .int(next)), ("next_token_text", .string(nextText))]))
+        } else if cases.count == 1 || args.string("analogies") == nil {
+            print("prompt \(c.prompt)  context \(c.context)  target \(c.target ?? "-")")
+            print("  reference read-out (query \(reference.query)): " + reference.top.map { "\($0.concept) \(String(format: "%.3f", $0.similarity))" }.joined(separator: "  "))
+            print("  blind read-out (unbind \(blind.query)): " + blind.top.map { "\($0.concept) \(String(format: "%.3f", $0.similarity))" }.joined(separator: "  "))
+            print("  logit lens next token: \(next) \(nextText.debugDescription)")
+        }
+    }
+    let accuracy: [(String, JSONValue)] = scored == 0 ? [] : [("reference", .double(hits.reference / Double(scored))),
+                                                             ("blind", .double(hits.blind / Double(scored))),
+                                                             ("lens", .double(hits.lens / Double(scored))), ("count", .int(scored))]
+    if args.has("json") {
+        printJSON(.object([("cases", .array(results)), ("accuracy", .object(accuracy))]))
+    } else if scored > 0 {
+        print(String(format: "%d analogies: reference read-out %.3f, blind read-out %.3f, logit lens %.3f", scored,
+                     hits.reference / Double(scored), hits.blind / Double(scored), hits.lens / Double(scored)))
+    }
+}
