@@ -18,11 +18,14 @@ l), in nats per position, over held-out sequences.
 Training (every probe: the same positions, batch order, optimiser, learning rate and seed):
 Adam, no weight decay, with early stopping on a validation split (--validation-fraction of the
 training sequences, never trained on): the validation CE is measured before training and every
-half epoch, and the probe keeps its best state. The baseline (from zeros) runs up to
---baseline-epochs; its best state initialises every full probe (A, a, c copied, B = 0), which runs
-up to --epochs more. Since the initial state is a candidate, a full probe's validation CE is never
-above the baseline's, so a negative held-out surplus can only come from validation/held-out noise,
-not from under-training or over-fitting.
+half epoch, and the probe keeps its best state. The baseline starts from A = 0, a = 0 and c = the
+log unigram frequency of the training targets (add-half smoothing) and runs up to
+--baseline-epochs. Every full probe copies the best baseline's A, a, c, keeps them frozen, and
+trains only B (from 0) for up to --epochs: so the full probe is the baseline plus an additive
+logit term W_U B rms(h), its step-0 state is the baseline, and its validation CE is never above the
+baseline's. (Re-training A, a, c with a fresh Adam state moved them off the baseline's optimum
+and made the full probe worse than the baseline on validation for the first epoch.) A negative
+held-out surplus can then only come from validation/held-out noise, not from under-training.
 
 Data: /work/data/selfdistill/data.jsonl (self-written prompts and SmolLM2's own greedy answers,
 made by Scripts/selfdistill_generate.py on another branch). Split by sequence (seeded shuffle)
@@ -226,10 +229,10 @@ def main():
                 total += float(F.cross_entropy(logits.double(), val_tgt[sl], reduction="sum"))
             return total / len(val_tgt)
 
-    def train_probe(p, layer, epochs, label):
-        """Adam from p's state; returns (seconds, best step, validation CE per check)."""
+    def train_probe(p, layer, epochs, label, trainable):
+        """Adam on p[trainable] from p's state; returns (seconds, best step, validation CE per check)."""
         hn_all = None if layer is None else feats[layer]
-        params = [p[k] for k in sorted(p)]
+        params = [p[k] for k in sorted(trainable)]
         for t in params:
             t.requires_grad_(True)
         opt = torch.optim.Adam(params, lr=args.lr)
@@ -270,9 +273,11 @@ def main():
         return out
 
     torch.manual_seed(args.seed)
-    base = {"A": torch.zeros(H, H), "a": torch.zeros(H), "c": torch.zeros(V)}
+    unigram = torch.bincount(tgt, minlength=V).double()
+    c0 = torch.log((unigram + 0.5) / (unigram.sum() + 0.5 * V)).float()
+    base = {"A": torch.zeros(H, H), "a": torch.zeros(H), "c": c0}
     times = {"collect_seconds": round(collect_seconds, 1)}
-    secs, base_best_step, base_curve = train_probe(base, None, args.baseline_epochs, "baseline")
+    secs, base_best_step, base_curve = train_probe(base, None, args.baseline_epochs, "baseline", ["A", "a", "c"])
     times["baseline_train_seconds"] = round(secs, 1)
     init = {k: v.clone() for k, v in base.items()}
     t2 = time.time()
@@ -286,7 +291,7 @@ def main():
     for l in layers:
         p = {k: v.clone() for k, v in init.items()}
         p["B"] = torch.zeros(H, H)
-        secs, best_step, curve = train_probe(p, l, args.epochs, f"layer {l}")
+        secs, best_step, curve = train_probe(p, l, args.epochs, f"layer {l}", ["B"])
         t2 = time.time()
         ce_full = evaluate(p, l)
         times["evaluation_seconds"] += time.time() - t2
@@ -359,7 +364,7 @@ def main():
                        "validation_fraction": args.validation_fraction,
                        "early_stopping": "validation CE at step 0 and every half epoch; best state kept",
                        "optimizer": "Adam", "lr": args.lr, "weight_decay": 0.0, "seed": args.seed,
-                       "hidden_norm": "rms (no gain)", "epsilon": EPSILON, "init": "baseline from zeros; full probes from the best baseline, B = 0",
+                       "hidden_norm": "rms (no gain)", "epsilon": EPSILON, "init": "baseline: A = 0, a = 0, c = log unigram frequency of the training targets (add-half); full probes: the best baseline's A, a, c frozen, B = 0, only B trained",
                        "bootstrap": args.bootstrap, "bootstrap_generator": "xoshiro256** (SplitMix64 seeding), index floor(u*n)"},
         "baseline_training": {"best_step": base_best_step, "validation_curve": base_curve},
         "layers": per_layer,
