@@ -282,9 +282,10 @@ final class InformationSurplusTests: XCTestCase {
     /// Fixtures/surplus/heldout.json holds held-out sequences and the figures
     /// Scripts/information_surplus.py (Hugging Face transformers, Float32, the same dequantised
     /// Q4_1 weights) got on them with the shipped probes. Touchstone's forward differs from
-    /// PyTorch's only in summation order (hidden states agree to ~1e-6 relative, logits to
-    /// ~1e-4 absolute), which moves a mean cross-entropy of ~3–5 nats by far less than 1e-4
-    /// relative; the bootstrap uses the same generator and draws, so its bounds agree as well.
+    /// PyTorch's only in summation order (the project's peer target is logits within 2e-3
+    /// absolute), which moves a mean cross-entropy of ~3.5–4.5 nats over 2,010 positions far
+    /// less than 1e-4 relative (measured when the fixture was made: at most 7e-9); the bootstrap
+    /// uses the same generator and draws, so its bounds agree within the same tolerance.
     func testSmolLM2CrossEntropiesAgreeWithThePythonReport() throws {
         let loaded = try ProbingTestSupport.realModel()
         let root = ProbingTestSupport.root
