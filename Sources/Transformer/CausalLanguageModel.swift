@@ -41,7 +41,7 @@ public struct ModelShape: Sendable, Equatable {
 /// logits, optional per-layer taps), and the pieces a few algorithms read directly (the layer-0
 /// input of a token and the output head, for DoLa and VocabTrim).
 ///
-/// Conformances: `LlamaModel`, `Gemma3Model`. An architecture file adds one conformance; strategies never name a
+/// Conformances: `LlamaModel` (Llama and Qwen2), `Gemma3Model`, `GPT2Model`. An architecture file adds one conformance; strategies never name a
 /// concrete architecture.
 ///
 /// Contract every conformance keeps (tested per architecture):
@@ -78,8 +78,16 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// for the same operation, so dumps of two architectures compare where they agree.
     var intermediateDescriptions: [IntermediateDescription] { get }
 
-    /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`.
+    /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`. For
+    /// an architecture with learned positions (GPT-2) this is the token's part only; use
+    /// `embed(token:position:into:)` for the layer-0 input at a position.
     func embed(token: Int, into destination: UnsafeMutablePointer<Float>)
+
+    /// Writes the input of layer 0 for `token` at sequence `position` (`[C]`): Hugging Face's
+    /// `hidden_states[0]` at that position. The default implementation ignores the position
+    /// (`embed(token:into:)`: Llama, Gemma 3, Qwen2 add positions inside attention, by RoPE);
+    /// GPT-2 adds its learned position embedding.
+    func embed(token: Int, position: Int, into destination: UnsafeMutablePointer<Float>)
 
     /// The output head `[V, C]`, applied to final-norm outputs to give logits.
     var outputHead: WeightMatrix { get }
@@ -144,6 +152,11 @@ extension CausalLanguageModel {
     public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, taps: taps, pool: pool)
+    }
+
+    /// The layer-0 input of a position-free architecture: `embed(token:into:)`.
+    public func embed(token: Int, position: Int, into destination: UnsafeMutablePointer<Float>) {
+        embed(token: token, into: destination)
     }
 
     /// An empty KV cache for this model with room for `initialCapacity` slots (it grows up to the

@@ -38,11 +38,11 @@ extension LlamaModel {
     /// applied to each token's row, converts).
     public static let intermediateDescriptions: [IntermediateDescription] = [
         .init(name: "attn_norm", operation: "RMSNorm(x) · attn_norm.weight (x: the layer's input)"),
-        .init(name: "q_proj", operation: "Wq · attn_norm, before RoPE (GGUF row order)"),
-        .init(name: "k_proj", operation: "Wk · attn_norm, before RoPE (GGUF row order)"),
-        .init(name: "v", operation: "Wv · attn_norm"),
-        .init(name: "q", operation: "RoPE(q_proj), adjacent pairs, GGUF row order"),
-        .init(name: "k", operation: "RoPE(k_proj), adjacent pairs, GGUF row order"),
+        .init(name: "q_proj", operation: "Wq · attn_norm (+ bq for Qwen2), before RoPE (GGUF row order)"),
+        .init(name: "k_proj", operation: "Wk · attn_norm (+ bk for Qwen2), before RoPE (GGUF row order)"),
+        .init(name: "v", operation: "Wv · attn_norm (+ bv for Qwen2)"),
+        .init(name: "q", operation: "RoPE(q_proj): adjacent pairs in GGUF row order (Llama), halves (Qwen2)"),
+        .init(name: "k", operation: "RoPE(k_proj): adjacent pairs in GGUF row order (Llama), halves (Qwen2)"),
         .init(name: "attn_output", operation: "softmax(q·kᵀ / √hd) · v per head over the visible slots, before Wo"),
         .init(name: "attn_projection", operation: "Wo · attn_output"),
         .init(name: "attn_residual", operation: "x + attn_projection (the input of the feed-forward block)"),
@@ -146,20 +146,26 @@ extension LlamaModel {
             multiply(layer.wq, xn, T, &q, pool)
             multiply(layer.wk, xn, T, &k, pool)
             multiply(layer.wv, xn, T, &v, pool)
+            // Qwen2: q += bq, k += bk, v += bv per token (the product first, then one addition).
+            if let b = layer.qBias { addBias(&q, b, tokens: T) }
+            if let b = layer.kBias { addBias(&k, b, tokens: T) }
+            if let b = layer.vBias { addBias(&v, b, tokens: T) }
             if recording {
                 record("attn_norm", xn, width: C)
                 record("q_proj", q, width: qWidth)
                 record("k_proj", k, width: kvWidth)
                 record("v", v, width: kvWidth)
             }
-            // RoPE on every head of q and k (adjacent pairs, GGUF row order).
+            // RoPE on every head of q and k: adjacent pairs in GGUF row order (Llama), or halves
+            // with rows as stored (Qwen2).
+            let rope = c.ropeLayout == .halves ? Kernels.ropeHalves : Kernels.ropeAdjacentPairs
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in
                     cosTable.withUnsafeBufferPointer { cp in
                         sinTable.withUnsafeBufferPointer { sp in
                             for t in 0..<T {
-                                for h in 0..<H { Kernels.ropeAdjacentPairs(qp.baseAddress! + t * qWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
-                                for h in 0..<KVH { Kernels.ropeAdjacentPairs(kp.baseAddress! + t * kvWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
+                                for h in 0..<H { rope(qp.baseAddress! + t * qWidth + h * hd, cp.baseAddress! + t * half, sp.baseAddress! + t * half, 2 * half) }
+                                for h in 0..<KVH { rope(kp.baseAddress! + t * kvWidth + h * hd, cp.baseAddress! + t * half, sp.baseAddress! + t * half, 2 * half) }
                             }
                         }
                     }
@@ -266,6 +272,15 @@ extension LlamaModel {
                 } else {
                     w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
                 }
+            }
+        }
+    }
+
+    /// `y[t] += bias` for each of `tokens` rows of `y` (`[tokens, bias.count]`).
+    private func addBias(_ y: inout [Float], _ bias: [Float], tokens: Int) {
+        y.withUnsafeMutableBufferPointer { yp in
+            bias.withUnsafeBufferPointer { bp in
+                for t in 0..<tokens { Kernels.add(bp.baseAddress!, into: yp.baseAddress! + t * bp.count, count: bp.count) }
             }
         }
     }
