@@ -23,6 +23,23 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         public var qBias: [Float]? = nil
         public var kBias: [Float]? = nil
         public var vBias: [Float]? = nil
+
+        public init(attentionNorm: [Float], wq: WeightMatrix, wk: WeightMatrix, wv: WeightMatrix, wo: WeightMatrix, ffnNorm: [Float],
+                    wGate: WeightMatrix, wUp: WeightMatrix, wDown: WeightMatrix,
+                    qBias: [Float]? = nil, kBias: [Float]? = nil, vBias: [Float]? = nil) {
+            self.attentionNorm = attentionNorm
+            self.wq = wq
+            self.wk = wk
+            self.wv = wv
+            self.wo = wo
+            self.ffnNorm = ffnNorm
+            self.wGate = wGate
+            self.wUp = wUp
+            self.wDown = wDown
+            self.qBias = qBias
+            self.kBias = kBias
+            self.vBias = vBias
+        }
     }
 
     public let configuration: LlamaConfiguration
