@@ -34,6 +34,9 @@ public enum Catalog {
 
     /// Models fixtures are made on: the synthetic presets and SmolLM2.
     public static let syntheticKeys = SyntheticModels.presets.map(\.name)
+    /// The synthetic models of the other architectures (`tiny-qwen2`, `tiny-gpt2`), with a
+    /// smaller set of fixtures each (`architectureEntries`).
+    public static let architectureKeys = SyntheticArchitectures.names
     public static let realModelKey = "smollm2"
 
     /// The prompts used for each model (token ids).
@@ -85,6 +88,28 @@ public enum Catalog {
             add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
                                                                             processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
         }
+        return result + (try architectureEntries())
+    }
+
+    /// The fixtures of the synthetic Qwen2 and GPT-2 models: greedy on three prompts, sampling
+    /// on two, beam search, and one speculative method (a one-layer self-speculative draft), with
+    /// the same parameters as the Llama presets' entries of the same names.
+    static func architectureEntries() throws -> [Entry] {
+        var result: [Entry] = []
+        for key in architectureKeys {
+            let stopping = StoppingCriteria(maxNewTokens: newTokens(for: key))
+            let prompts = prompts(for: key)
+            func add(_ name: String, _ prompt: [Int], _ strategy: any DecodingStrategy) {
+                result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, strategy: strategy, stopping: stopping))
+            }
+            for (i, prompt) in prompts.enumerated() { add("greedy-\(i)", prompt, GreedyDecoding.Strategy()) }
+            let sampling = try ProcessorSettings(SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95), order: "hf")
+            for (i, prompt) in prompts.prefix(2).enumerated() {
+                add("sample-\(i)", prompt, SampleDecoding.Strategy(seed: 42, processors: sampling))
+            }
+            add("beam-0", prompts[0], BeamSearch.Strategy(numBeams: 4))
+            add("speculative-0", prompts[0], SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(1), numTokens: 4)))
+        }
         return result
     }
 
@@ -92,7 +117,7 @@ public enum Catalog {
     public struct Description: Equatable {
         /// `<model>/<name>`, the name `FixtureStore.fixture(named:)` takes.
         public let name: String
-        /// `tiny-a`, `tiny-b` (synthetic, weights in `Fixtures/models/<model>/`) or `smollm2`.
+        /// `tiny-a`, `tiny-b`, `tiny-qwen2`, `tiny-gpt2` (synthetic, weights in `Fixtures/models/<model>/`) or `smollm2`.
         public let model: String
         public let algorithm: String
         /// The strategy's one-line summary (what the algorithm does).
@@ -105,8 +130,8 @@ public enum Catalog {
         public let parameters: String
     }
 
-    /// Every catalogued fixture with what it covers, in catalogue order (synthetic models
-    /// first). Needs no model: it reads the catalogue, not the files.
+    /// Every catalogued fixture with what it covers, in catalogue order (Llama synthetic models,
+    /// SmolLM2, then the other architectures' synthetic models). Needs no model: it reads the catalogue, not the files.
     public static func descriptions(includeRealModel: Bool = true) throws -> [Description] {
         try entries(includeRealModel: includeRealModel).map { e in
             Description(name: e.id, model: e.modelKey, algorithm: e.algorithm, summary: type(of: e.strategy).summary,
@@ -129,6 +154,29 @@ public enum Catalog {
                 ("weights", .string("Fixtures/models/\(preset.name)/model.safetensors")),
             ])
             return .synthetic(preset: preset.name, seed: preset.seed, config: config)
+        }
+        if modelKey == SyntheticArchitectures.qwen2.name {
+            let preset = SyntheticArchitectures.qwen2, c = preset.configuration
+            return .synthetic(preset: preset.name, seed: preset.seed, config: .object([
+                ("model_type", .string("qwen2")),
+                ("hidden_size", .int(c.hiddenSize)), ("intermediate_size", .int(c.intermediateSize)),
+                ("num_hidden_layers", .int(c.layerCount)), ("num_attention_heads", .int(c.headCount)),
+                ("num_key_value_heads", .int(c.kvHeadCount)), ("head_dim", .int(c.headDimension)),
+                ("vocab_size", .int(c.vocabularySize)), ("max_position_embeddings", .int(c.contextLength)),
+                ("rms_norm_eps", .float(c.rmsNormEpsilon)), ("rope_theta", .double(c.ropeTheta)),
+                ("tie_word_embeddings", .bool(c.tiedEmbeddings)),
+                ("weights", .string("Fixtures/models/\(preset.name)/model.safetensors")),
+            ]))
+        }
+        if modelKey == SyntheticArchitectures.gpt2.name {
+            let preset = SyntheticArchitectures.gpt2, c = preset.configuration
+            return .synthetic(preset: preset.name, seed: preset.seed, config: .object([
+                ("model_type", .string("gpt2")),
+                ("n_embd", .int(c.hiddenSize)), ("n_inner", .int(c.intermediateSize)), ("n_layer", .int(c.layerCount)),
+                ("n_head", .int(c.headCount)), ("vocab_size", .int(c.vocabularySize)), ("n_positions", .int(c.contextLength)),
+                ("layer_norm_epsilon", .float(c.layerNormEpsilon)), ("tie_word_embeddings", .bool(c.tiedEmbeddings)),
+                ("weights", .string("Fixtures/models/\(preset.name)/model.safetensors")),
+            ]))
         }
         return .file(name: ModelStore.smolLM2.fileName, sha256: sha256 ?? ModelStore.smolLM2.sha256)
     }
