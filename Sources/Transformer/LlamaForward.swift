@@ -38,11 +38,11 @@ extension LlamaModel {
     /// applied to each token's row, converts).
     public static let intermediateDescriptions: [IntermediateDescription] = [
         .init(name: "attn_norm", operation: "RMSNorm(x) · attn_norm.weight (x: the layer's input)"),
-        .init(name: "q_proj", operation: "Wq · attn_norm (+ bq for Qwen2), before RoPE (GGUF row order)"),
-        .init(name: "k_proj", operation: "Wk · attn_norm (+ bk for Qwen2), before RoPE (GGUF row order)"),
-        .init(name: "v", operation: "Wv · attn_norm (+ bv for Qwen2)"),
-        .init(name: "q", operation: "RoPE(q_proj): adjacent pairs in GGUF row order (Llama), halves (Qwen2)"),
-        .init(name: "k", operation: "RoPE(k_proj): adjacent pairs in GGUF row order (Llama), halves (Qwen2)"),
+        .init(name: "q_proj", operation: "Wq · attn_norm, before RoPE (GGUF row order)"),
+        .init(name: "k_proj", operation: "Wk · attn_norm, before RoPE (GGUF row order)"),
+        .init(name: "v", operation: "Wv · attn_norm"),
+        .init(name: "q", operation: "RoPE(q_proj), adjacent pairs, GGUF row order"),
+        .init(name: "k", operation: "RoPE(k_proj), adjacent pairs, GGUF row order"),
         .init(name: "attn_output", operation: "softmax(q·kᵀ / √hd) · v per head over the visible slots, before Wo"),
         .init(name: "attn_projection", operation: "Wo · attn_output"),
         .init(name: "attn_residual", operation: "x + attn_projection (the input of the feed-forward block)"),
@@ -53,7 +53,21 @@ extension LlamaModel {
         .init(name: "mlp_output", operation: "Wdown · swiglu (the layer's output is attn_residual + mlp_output)"),
     ]
 
-    public var intermediateDescriptions: [IntermediateDescription] { LlamaModel.intermediateDescriptions }
+    /// Qwen2's intermediates: Llama's names, with the Q/K/V biases and RoPE on halves (rows as stored).
+    public static let qwen2IntermediateDescriptions: [IntermediateDescription] = intermediateDescriptions.map { d in
+        switch d.name {
+        case "q_proj": return .init(name: d.name, operation: "Wq · attn_norm + bq, before RoPE")
+        case "k_proj": return .init(name: d.name, operation: "Wk · attn_norm + bk, before RoPE")
+        case "v": return .init(name: d.name, operation: "Wv · attn_norm + bv")
+        case "q": return .init(name: d.name, operation: "RoPE(q_proj), halves (i, i + hd/2), rows as stored")
+        case "k": return .init(name: d.name, operation: "RoPE(k_proj), halves (i, i + hd/2), rows as stored")
+        default: return d
+        }
+    }
+
+    public var intermediateDescriptions: [IntermediateDescription] {
+        configuration.isQwen2 ? LlamaModel.qwen2IntermediateDescriptions : LlamaModel.intermediateDescriptions
+    }
 
     /// One forward pass over `tokens` (the batch, `T` new tokens) after the tokens already in
     /// `cache`, which it extends by `T` slots.

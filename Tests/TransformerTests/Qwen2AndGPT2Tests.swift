@@ -322,6 +322,26 @@ final class Qwen2AndGPT2Tests: XCTestCase {
         }
     }
 
+    /// A GPT-2 GGUF with an `output.weight` is untied and uses it: a copy of `token_embd` gives
+    /// the tied logits bit for bit, a changed copy changes them.
+    func testGPT2GGUFWithAnOutputWeightIsUntiedAndUsesIt() throws {
+        let original = try GGUFFile(path: Self.directory("tiny-gpt2") + "/model.gguf")
+        func withHead(_ scale: Float) throws -> any CausalLanguageModel {
+            var w = GGUFWriter()
+            for key in original.metadata.keys.sorted() { try w.addMetadata(key, original.metadata[key]!) }
+            for t in original.tensors { try w.addTensor(name: t.name, shape: t.shape, values: try original.dequantize(t)) }
+            let e = try XCTUnwrap(original.tensor(named: "token_embd.weight"))
+            try w.addTensor(name: "output.weight", shape: e.shape, values: try original.dequantize(e).map { $0 * scale })
+            return try ModelStore.architecture(of: try GGUFFile(bytes: w.bytes()))
+        }
+        let copy = try withHead(1), doubled = try withHead(2)
+        XCTAssertFalse(copy.shape.tiedEmbeddings)
+        let tokens = [3, 100, 250]
+        let tied = try allLogits(Self.gpt2, tokens)
+        assertBitIdentical(try allLogits(copy, tokens), tied)
+        assertBitIdentical(try allLogits(doubled, tokens), tied.map { $0 * 2 }, "scaling the head by 2 scales every logit exactly")
+    }
+
     func testGPT2ContextLimitIsNPositions() throws {
         let m = Self.gpt2
         XCTAssertEqual(m.shape.contextLength, 128)
