@@ -46,20 +46,9 @@ extension GPT2Model {
         }
         let base = cache.length
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)
-        let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
-        guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
-        for p in pos where p < 0 { throw ModelError.invalidInput("position ids must be non-negative, got \(p)") }
         // The learned position embedding has n_positions rows: the hard context limit.
-        for p in pos where p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
-        let rowsWithLogits: [Int]
-        switch logitRows {
-        case .all: rowsWithLogits = Array(0..<T)
-        case .last: rowsWithLogits = [T - 1]
-        case .none: rowsWithLogits = []
-        case .rows(let r):
-            for i in r where i < 0 || i >= T { throw ModelError.invalidInput("logit row \(i) outside the batch of \(T)") }
-            rowsWithLogits = r
-        }
+        let pos = try shape.batchPositions(positions, mask: mask, cacheLength: base, batch: T)
+        let rowsWithLogits = try logitRows.indices(batch: T)
         let first = try cache.append(count: T, positions: pos)
 
         let C = c.hiddenSize, H = c.headCount, F = c.intermediateSize
@@ -144,14 +133,7 @@ extension GPT2Model {
 
         // Final LayerNorm, then the (tied) output head for the requested rows.
         layerNorm(x, outputNormWeight, outputNormBias, eps, into: &xn, rows: T)
-        var logits = [Float](repeating: 0, count: rowsWithLogits.count * c.vocabularySize)
-        if !rowsWithLogits.isEmpty {
-            var selected = [Float](repeating: 0, count: rowsWithLogits.count * C)
-            for (i, r) in rowsWithLogits.enumerated() {
-                for j in 0..<C { selected[i * C + j] = xn[r * C + j] }
-            }
-            multiply(output, selected, rowsWithLogits.count, &logits, pool)
-        }
+        let logits = headLogits(output, xn, rows: rowsWithLogits, naive: useNaiveKernels, pool: pool)
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
                              finalNormOutput: tapLayers ? xn : nil,
@@ -181,28 +163,10 @@ extension GPT2Model {
     /// `y[t] = W x[t] + b` for `tokens` rows: the product, then one addition per element.
     private func linear(_ w: WeightMatrix, _ b: [Float], _ x: [Float], _ tokens: Int, _ y: inout [Float], _ pool: ParallelFor) {
         multiply(w, x, tokens, &y, pool)
-        y.withUnsafeMutableBufferPointer { yp in
-            b.withUnsafeBufferPointer { bp in
-                for t in 0..<tokens { Kernels.add(bp.baseAddress!, into: yp.baseAddress! + t * w.rows, count: w.rows) }
-            }
-        }
+        addBias(&y, b, tokens: tokens)
     }
 
     private func multiply(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], _ pool: ParallelFor) {
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                if useNaiveKernels {
-                    w.multiplyNaive(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!)
-                } else {
-                    w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
-                }
-            }
-        }
-    }
-
-    private func addInPlace(_ x: inout [Float], _ y: [Float]) {
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in Kernels.add(yp.baseAddress!, into: xp.baseAddress!, count: xp.count) }
-        }
+        product(w, x, tokens: tokens, into: &y, naive: useNaiveKernels, pool: pool)
     }
 }

@@ -233,53 +233,35 @@ extension GPT2Model {
     ///   `tensorShape` naming the tensor, `invalidConfiguration` for a missing key or
     ///   `head_count_kv` other than `head_count`.
     public convenience init(gguf file: GGUFFile, float32Weights: Bool = false) throws {
-        let arch = file.metadata["general.architecture"]?.string ?? "(missing)"
-        guard arch == "gpt2" else { throw ModelError.unsupportedArchitecture(arch) }
-        func int(_ key: String) throws -> Int {
-            guard let v = file.metadata["gpt2." + key]?.int else { throw ModelError.invalidConfiguration("GGUF key gpt2.\(key) is missing or not an integer") }
-            return v
-        }
-        func tensor(_ name: String) throws -> GGUFTensorInfo {
-            guard let t = file.tensor(named: name) else { throw ModelError.missingTensor(name) }
-            return t
-        }
-        let hidden = try int("embedding_length"), heads = try int("attention.head_count")
-        if let kv = file.metadata["gpt2.attention.head_count_kv"]?.int, kv != heads {
+        let r = try GGUFModelReader(file, architecture: "gpt2", float32Weights: float32Weights)
+        let hidden = try r.int("embedding_length"), heads = try r.int("attention.head_count")
+        if let kv = r.value("attention.head_count_kv")?.int, kv != heads {
             throw ModelError.invalidConfiguration("GGUF key gpt2.attention.head_count_kv is \(kv), not head_count \(heads): GPT-2 has no grouped KV heads")
         }
-        let embedding = try tensor("token_embd.weight")
-        let config = GPT2Configuration(
-            hiddenSize: hidden, intermediateSize: try int("feed_forward_length"), layerCount: try int("block_count"), headCount: heads,
-            vocabularySize: embedding.shape.count == 2 ? embedding.shape[1] : 0, contextLength: try int("context_length"),
-            layerNormEpsilon: Float(file.metadata["gpt2.attention.layer_norm_epsilon"]?.double ?? 1e-5),
+        let embedding = try r.tensor("token_embd.weight")
+        let c = GPT2Configuration(
+            hiddenSize: hidden, intermediateSize: try r.int("feed_forward_length"), layerCount: try r.int("block_count"), headCount: heads,
+            vocabularySize: embedding.shape.count == 2 ? embedding.shape[1] : 0, contextLength: try r.int("context_length"),
+            layerNormEpsilon: Float(r.value("attention.layer_norm_epsilon")?.double ?? 1e-5),
             tiedEmbeddings: file.tensor(named: "output.weight") == nil)
-        try config.validate()
-        func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
-            try ggufWeightMatrix(file, try tensor(name), rows: rows, columns: columns, float32Weights: float32Weights)
-        }
-        func vector(_ name: String, count: Int) throws -> [Float] {
-            let t = try tensor(name)
-            guard t.elementCount == count, t.shape.count == 1 else { throw ModelError.tensorShape(name: name, expected: [count], found: t.shape) }
-            return try file.dequantize(t)
-        }
-        let c = config, C = config.hiddenSize, F = config.intermediateSize
+        try c.validate()
+        let C = c.hiddenSize, F = c.intermediateSize
         var layers: [Layer] = []
         for i in 0..<c.layerCount {
             let p = "blk.\(i)."
             layers.append(Layer(
-                attentionNormWeight: try vector(p + "attn_norm.weight", count: C), attentionNormBias: try vector(p + "attn_norm.bias", count: C),
-                wqkv: try matrix(p + "attn_qkv.weight", rows: 3 * C, columns: C), bqkv: try vector(p + "attn_qkv.bias", count: 3 * C),
-                wo: try matrix(p + "attn_output.weight", rows: C, columns: C), bo: try vector(p + "attn_output.bias", count: C),
-                ffnNormWeight: try vector(p + "ffn_norm.weight", count: C), ffnNormBias: try vector(p + "ffn_norm.bias", count: C),
-                wUp: try matrix(p + "ffn_up.weight", rows: F, columns: C), bUp: try vector(p + "ffn_up.bias", count: F),
-                wDown: try matrix(p + "ffn_down.weight", rows: C, columns: F), bDown: try vector(p + "ffn_down.bias", count: C)))
+                attentionNormWeight: try r.vector(p + "attn_norm.weight", count: C), attentionNormBias: try r.vector(p + "attn_norm.bias", count: C),
+                wqkv: try r.matrix(p + "attn_qkv.weight", rows: 3 * C, columns: C), bqkv: try r.vector(p + "attn_qkv.bias", count: 3 * C),
+                wo: try r.matrix(p + "attn_output.weight", rows: C, columns: C), bo: try r.vector(p + "attn_output.bias", count: C),
+                ffnNormWeight: try r.vector(p + "ffn_norm.weight", count: C), ffnNormBias: try r.vector(p + "ffn_norm.bias", count: C),
+                wUp: try r.matrix(p + "ffn_up.weight", rows: F, columns: C), bUp: try r.vector(p + "ffn_up.bias", count: F),
+                wDown: try r.matrix(p + "ffn_down.weight", rows: C, columns: F), bDown: try r.vector(p + "ffn_down.bias", count: C)))
         }
-        let fileName = file.path.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "gguf"
-        try self.init(configuration: c, tokenEmbedding: try matrix("token_embd.weight", rows: c.vocabularySize, columns: C),
-                      positionEmbedding: try matrix("position_embd.weight", rows: c.contextLength, columns: C), layers: layers,
-                      outputNormWeight: try vector("output_norm.weight", count: C), outputNormBias: try vector("output_norm.bias", count: C),
-                      output: c.tiedEmbeddings ? nil : try matrix("output.weight", rows: c.vocabularySize, columns: C),
-                      origin: float32Weights ? fileName + " (float32 weights)" : fileName, owners: [file])
+        try self.init(configuration: c, tokenEmbedding: try r.matrix("token_embd.weight", rows: c.vocabularySize, columns: C),
+                      positionEmbedding: try r.matrix("position_embd.weight", rows: c.contextLength, columns: C), layers: layers,
+                      outputNormWeight: try r.vector("output_norm.weight", count: C), outputNormBias: try r.vector("output_norm.bias", count: C),
+                      output: c.tiedEmbeddings ? nil : try r.matrix("output.weight", rows: c.vocabularySize, columns: C),
+                      origin: r.origin, owners: [file])
     }
 
     /// Builds a model from Hugging Face tensors as `GPT2LMHeadModel` stores them: `Conv1D`

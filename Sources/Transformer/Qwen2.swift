@@ -52,75 +52,55 @@ extension LlamaModel {
     ///   an `attention.key_length` or `rope.dimension_count` other than `C / H`, or an
     ///   `output.bias` (Hugging Face's Qwen2 has none).
     public convenience init(qwen2GGUF file: GGUFFile, float32Weights: Bool = false) throws {
-        let arch = file.metadata["general.architecture"]?.string ?? "(missing)"
-        guard arch == "qwen2" else { throw ModelError.unsupportedArchitecture(arch) }
-        func int(_ key: String) throws -> Int {
-            guard let v = file.metadata["qwen2." + key]?.int else { throw ModelError.invalidConfiguration("GGUF key qwen2.\(key) is missing or not an integer") }
-            return v
-        }
-        func tensor(_ name: String) throws -> GGUFTensorInfo {
-            guard let t = file.tensor(named: name) else { throw ModelError.missingTensor(name) }
-            return t
-        }
+        let r = try GGUFModelReader(file, architecture: "qwen2", float32Weights: float32Weights)
         for key in file.metadata.keys.sorted() where key.hasPrefix("qwen2.rope.scaling.") {
             throw ModelError.invalidConfiguration("GGUF key \(key) is present: RoPE scaling is not supported yet")
         }
         if file.tensor(named: "output.bias") != nil {
             throw ModelError.invalidConfiguration("output.bias is present: an output-head bias is not supported (Hugging Face's Qwen2 has none)")
         }
-        let hidden = try int("embedding_length")
-        let heads = try int("attention.head_count")
+        let hidden = try r.int("embedding_length")
+        let heads = try r.int("attention.head_count")
         let headDim = hidden / max(1, heads)  // Hugging Face's head_dim; the file has no key for it
         for key in ["attention.key_length", "attention.value_length", "rope.dimension_count"] {
-            if let v = file.metadata["qwen2." + key]?.int, v != headDim {
+            if let v = r.value(key)?.int, v != headDim {
                 throw ModelError.invalidConfiguration("GGUF key qwen2.\(key) is \(v), not embedding_length / head_count = \(headDim); not supported")
             }
         }
-        let embedding = try tensor("token_embd.weight")
-        let config = LlamaConfiguration.qwen2(
-            hiddenSize: hidden, intermediateSize: try int("feed_forward_length"), layerCount: try int("block_count"),
-            headCount: heads, kvHeadCount: file.metadata["qwen2.attention.head_count_kv"]?.int ?? heads,
+        let embedding = try r.tensor("token_embd.weight")
+        let c = LlamaConfiguration.qwen2(
+            hiddenSize: hidden, intermediateSize: try r.int("feed_forward_length"), layerCount: try r.int("block_count"),
+            headCount: heads, kvHeadCount: r.value("attention.head_count_kv")?.int ?? heads,
             headDimension: headDim, vocabularySize: embedding.shape.count == 2 ? embedding.shape[1] : 0,
-            contextLength: try int("context_length"),
-            rmsNormEpsilon: Float(file.metadata["qwen2.attention.layer_norm_rms_epsilon"]?.double ?? 1e-6),
-            ropeTheta: file.metadata["qwen2.rope.freq_base"]?.double ?? 10000,
+            contextLength: try r.int("context_length"),
+            rmsNormEpsilon: Float(r.value("attention.layer_norm_rms_epsilon")?.double ?? 1e-6),
+            ropeTheta: r.value("rope.freq_base")?.double ?? 10000,
             tiedEmbeddings: file.tensor(named: "output.weight") == nil)
-        try config.validate()
+        try c.validate()
 
-        func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
-            try ggufWeightMatrix(file, try tensor(name), rows: rows, columns: columns, float32Weights: float32Weights)
-        }
-        func vector(_ name: String, count: Int) throws -> [Float] {
-            let t = try tensor(name)
-            guard t.elementCount == count, t.shape.count == 1 else { throw ModelError.tensorShape(name: name, expected: [count], found: t.shape) }
-            return try file.dequantize(t)
-        }
-        let c = config
+        let C = c.hiddenSize, F = c.intermediateSize
         let qRows = c.headCount * c.headDimension, kvRows = c.kvHeadCount * c.headDimension
         var layers: [Layer] = []
         for i in 0..<c.layerCount {
             let p = "blk.\(i)."
-            var layer = Layer(
-                attentionNorm: try vector(p + "attn_norm.weight", count: c.hiddenSize),
-                wq: try matrix(p + "attn_q.weight", rows: qRows, columns: c.hiddenSize),
-                wk: try matrix(p + "attn_k.weight", rows: kvRows, columns: c.hiddenSize),
-                wv: try matrix(p + "attn_v.weight", rows: kvRows, columns: c.hiddenSize),
-                wo: try matrix(p + "attn_output.weight", rows: c.hiddenSize, columns: qRows),
-                ffnNorm: try vector(p + "ffn_norm.weight", count: c.hiddenSize),
-                wGate: try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
-                wUp: try matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize),
-                wDown: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize))
-            layer.qBias = try vector(p + "attn_q.bias", count: qRows)
-            layer.kBias = try vector(p + "attn_k.bias", count: kvRows)
-            layer.vBias = try vector(p + "attn_v.bias", count: kvRows)
-            layers.append(layer)
+            layers.append(Layer(
+                attentionNorm: try r.vector(p + "attn_norm.weight", count: C),
+                wq: try r.matrix(p + "attn_q.weight", rows: qRows, columns: C),
+                wk: try r.matrix(p + "attn_k.weight", rows: kvRows, columns: C),
+                wv: try r.matrix(p + "attn_v.weight", rows: kvRows, columns: C),
+                wo: try r.matrix(p + "attn_output.weight", rows: C, columns: qRows),
+                ffnNorm: try r.vector(p + "ffn_norm.weight", count: C),
+                wGate: try r.matrix(p + "ffn_gate.weight", rows: F, columns: C),
+                wUp: try r.matrix(p + "ffn_up.weight", rows: F, columns: C),
+                wDown: try r.matrix(p + "ffn_down.weight", rows: C, columns: F),
+                qBias: try r.vector(p + "attn_q.bias", count: qRows),
+                kBias: try r.vector(p + "attn_k.bias", count: kvRows),
+                vBias: try r.vector(p + "attn_v.bias", count: kvRows)))
         }
-        let embeddingMatrix = try matrix("token_embd.weight", rows: c.vocabularySize, columns: c.hiddenSize)
-        let head = c.tiedEmbeddings ? nil : try matrix("output.weight", rows: c.vocabularySize, columns: c.hiddenSize)
-        let fileName = file.path.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "gguf"
-        try self.init(configuration: c, tokenEmbedding: embeddingMatrix, layers: layers,
-                      outputNorm: try vector("output_norm.weight", count: c.hiddenSize), output: head,
-                      origin: float32Weights ? fileName + " (float32 weights)" : fileName, owners: [file])
+        try self.init(configuration: c, tokenEmbedding: try r.matrix("token_embd.weight", rows: c.vocabularySize, columns: C), layers: layers,
+                      outputNorm: try r.vector("output_norm.weight", count: C),
+                      output: c.tiedEmbeddings ? nil : try r.matrix("output.weight", rows: c.vocabularySize, columns: C),
+                      origin: r.origin, owners: [file])
     }
 
     /// Loads a Hugging Face Qwen2 directory holding `config.json` (`model_type` `qwen2`) and

@@ -64,18 +64,6 @@ final class Qwen2AndGPT2Tests: XCTestCase {
 
     // MARK: D2 and D3
 
-    /// Prefill (all rows), a tree batch, a `keep` and two decode steps, concatenated.
-    func trace(_ model: any CausalLanguageModel, pool: ParallelFor) throws -> [Float] {
-        let prompt = seededTokens(19, vocabularySize: model.shape.vocabularySize, seed: 31)
-        let cache = model.makeCache()
-        var out = try model.forward(tokens: prompt, cache: cache, logitRows: .all, pool: pool).logits
-        out += try model.forward(tokens: [5, 6, 7, 8], mask: .tree(parents: [-1, 0, -1, 2]), cache: cache, logitRows: .all, pool: pool).logits
-        cache.keep(slots: [prompt.count + 2, prompt.count + 3], after: prompt.count)
-        out += try model.forward(tokens: [9], cache: cache, pool: pool).logits
-        out += try model.forward(tokens: [10], cache: cache, pool: pool).logits
-        return out
-    }
-
     func testLogitsAreIdenticalForOneTwoAndThreeThreadsAndTheNaiveKernels() throws {
         for name in SyntheticArchitectures.names {
             var traces: [[Float]] = []
@@ -83,11 +71,11 @@ final class Qwen2AndGPT2Tests: XCTestCase {
             for threads in [1, 2, 3] {
                 let pool = ParallelFor(threadCount: threads)
                 defer { pool.shutdown() }
-                traces.append(try trace(model, pool: pool))
+                traces.append(try invarianceTrace(model, pool: pool))
             }
-            var naive = try SyntheticArchitectures.anyModel(named: name)
+            let naive = try SyntheticArchitectures.anyModel(named: name)
             naive.useNaiveKernels = true
-            traces.append(try trace(naive, pool: .shared))
+            traces.append(try invarianceTrace(naive, pool: .shared))
             for (i, label) in ["2 threads", "3 threads", "naive kernels"].enumerated() { assertBitIdentical(traces[i + 1], traces[0], "\(name) \(label)") }
         }
     }
