@@ -63,7 +63,7 @@ public struct LlamaHFConfig: Sendable, Equatable {
 
         let modelType = try reader.string("model_type")
         guard modelType == "llama" else {
-            throw FormatError.unsupported("config.json model_type \"\(modelType)\" — only \"llama\" is supported")
+            throw FormatError.unsupported("config.json model_type \"\(modelType)\" — this reader takes \"llama\" (Touchstone also reads \"qwen2\" and \"gpt2\")")
         }
         if let scaling = json["rope_scaling"], !(scaling is NSNull) {
             throw FormatError.unsupported("config.json rope_scaling is set — RoPE scaling (linear, dynamic, llama3, yarn) is not implemented; remove it only if the model does not rely on it")

@@ -95,7 +95,7 @@ public struct ActivationDump {
         }
         var embeddings = [Float](repeating: 0, count: T * C)
         embeddings.withUnsafeMutableBufferPointer { e in
-            for (t, token) in prompt.enumerated() { model.embed(token: token, into: e.baseAddress! + t * C) }
+            for (t, token) in prompt.enumerated() { model.embed(token: token, position: t, into: e.baseAddress! + t * C) }
         }
         let operations = Dictionary(model.intermediateDescriptions.map { ($0.name, $0.operation) }, uniquingKeysWith: { a, _ in a })
         var entries = [Entry(name: "embeddings", shape: [T, C], hiddenStateIndex: 0, operation: "embedding rows of the prompt tokens (the input of block 0)", values: embeddings)]

@@ -44,6 +44,9 @@ public enum Catalog {
     public static func knownModel(for modelKey: String) -> ModelStore.KnownModel? {
         realModels.first { $0.key == modelKey }?.model
     }
+    /// The synthetic models of the other architectures (`tiny-qwen2`, `tiny-gpt2`), with a
+    /// smaller set of fixtures each (`architectureEntries`).
+    public static let architectureKeys = SyntheticArchitectures.names
 
     /// The prompts used for each model (token ids).
     public static func prompts(for modelKey: String) -> [[Int]] {
@@ -86,18 +89,11 @@ public enum Catalog {
     public static func entries(includeRealModel: Bool) throws -> [Entry] {
         var keys = syntheticKeys
         if includeRealModel { keys += realModelKeys }
-        var result: [Entry] = []
+        let result = EntryList()
         for key in keys {
-            let stopping = StoppingCriteria(maxNewTokens: newTokens(for: key))
             let prompts = prompts(for: key)
-            func add(_ name: String, _ prompt: [Int], _ strategy: any DecodingStrategy) {
-                result.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, strategy: strategy, stopping: stopping))
-            }
-            for (i, prompt) in prompts.enumerated() { add("greedy-\(i)", prompt, GreedyDecoding.Strategy()) }
-            let sampling = try ProcessorSettings(SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95), order: "hf")
-            for (i, prompt) in prompts.prefix(2).enumerated() {
-                add("sample-\(i)", prompt, SampleDecoding.Strategy(seed: 42, processors: sampling))
-            }
+            let add = result.adder(for: key)
+            try addGreedyAndSampling(prompts, add)
             let p0 = prompts[0], p1 = prompts[1]
             add("beam-0", p0, BeamSearch.Strategy(numBeams: 4))
             add("group-beam-0", p0, GroupBeamSearch.Strategy(numBeams: 4, numBeamGroups: 2, diversityPenalty: 0.5))
@@ -118,14 +114,51 @@ public enum Catalog {
             add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
                                                                             processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
         }
-        return result
+        return result.entries + (try architectureEntries())
+    }
+
+    /// Entries in the order they are added; `adder(for:)` names and stops them for one model.
+    final class EntryList {
+        private(set) var entries: [Entry] = []
+
+        func adder(for key: String) -> (String, [Int], any DecodingStrategy) -> Void {
+            let stopping = StoppingCriteria(maxNewTokens: Catalog.newTokens(for: key))
+            return { name, prompt, strategy in
+                self.entries.append(Entry(id: "\(key)/\(name)", modelKey: key, promptIDs: prompt, strategy: strategy, stopping: stopping))
+            }
+        }
+    }
+
+    /// Every model's first entries: greedy on each prompt, then sampling (T 0.8, top-k 40, top-p
+    /// 0.95, seed 42) on the first two.
+    static func addGreedyAndSampling(_ prompts: [[Int]], _ add: (String, [Int], any DecodingStrategy) -> Void) throws {
+        for (i, prompt) in prompts.enumerated() { add("greedy-\(i)", prompt, GreedyDecoding.Strategy()) }
+        let sampling = try ProcessorSettings(SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95), order: "hf")
+        for (i, prompt) in prompts.prefix(2).enumerated() {
+            add("sample-\(i)", prompt, SampleDecoding.Strategy(seed: 42, processors: sampling))
+        }
+    }
+
+    /// The fixtures of the synthetic Qwen2 and GPT-2 models: greedy on three prompts, sampling
+    /// on two, beam search, and one speculative method (a one-layer self-speculative draft), with
+    /// the same parameters as the Llama presets' entries of the same names.
+    static func architectureEntries() throws -> [Entry] {
+        let result = EntryList()
+        for key in architectureKeys {
+            let prompts = prompts(for: key)
+            let add = result.adder(for: key)
+            try addGreedyAndSampling(prompts, add)
+            add("beam-0", prompts[0], BeamSearch.Strategy(numBeams: 4))
+            add("speculative-0", prompts[0], SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(1), numTokens: 4)))
+        }
+        return result.entries
     }
 
     /// What one catalogued fixture covers, for a test suite choosing fixtures.
     public struct Description: Equatable {
         /// `<model>/<name>`, the name `FixtureStore.fixture(named:)` takes.
         public let name: String
-        /// `tiny-a`, `tiny-b` (synthetic, weights in `Fixtures/models/<model>/`), `smollm2` or `gemma3-270m`.
+        /// `tiny-a`, `tiny-b`, `tiny-qwen2`, `tiny-gpt2` (synthetic, weights in `Fixtures/models/<model>/`), `smollm2` or `gemma3-270m`.
         public let model: String
         public let algorithm: String
         /// The strategy's one-line summary (what the algorithm does).
@@ -138,8 +171,8 @@ public enum Catalog {
         public let parameters: String
     }
 
-    /// Every catalogued fixture with what it covers, in catalogue order (synthetic models
-    /// first). Needs no model: it reads the catalogue, not the files.
+    /// Every catalogued fixture with what it covers, in catalogue order (Llama synthetic models,
+    /// SmolLM2, then the other architectures' synthetic models). Needs no model: it reads the catalogue, not the files.
     public static func descriptions(includeRealModel: Bool = true) throws -> [Description] {
         try entries(includeRealModel: includeRealModel).map { e in
             Description(name: e.id, model: e.modelKey, algorithm: e.algorithm, summary: type(of: e.strategy).summary,
@@ -150,9 +183,11 @@ public enum Catalog {
 
     /// The model identity recorded in a fixture.
     public static func identity(for modelKey: String, sha256: String?) -> Fixture.ModelIdentity {
-        if let preset = SyntheticModels.presets.first(where: { $0.name == modelKey }) {
+        if let preset = (SyntheticModels.presets + [SyntheticArchitectures.qwen2]).first(where: { $0.name == modelKey }) {
             let c = preset.configuration
-            let config: JSONValue = .object([
+            // Llama presets record no model_type (their fixtures predate the other architectures).
+            let modelType: [(String, JSONValue)] = c.isQwen2 ? [("model_type", .string("qwen2"))] : []
+            let config: JSONValue = .object(modelType + [
                 ("hidden_size", .int(c.hiddenSize)), ("intermediate_size", .int(c.intermediateSize)),
                 ("num_hidden_layers", .int(c.layerCount)), ("num_attention_heads", .int(c.headCount)),
                 ("num_key_value_heads", .int(c.kvHeadCount)), ("head_dim", .int(c.headDimension)),
@@ -162,6 +197,16 @@ public enum Catalog {
                 ("weights", .string("Fixtures/models/\(preset.name)/model.safetensors")),
             ])
             return .synthetic(preset: preset.name, seed: preset.seed, config: config)
+        }
+        if modelKey == SyntheticArchitectures.gpt2.name {
+            let preset = SyntheticArchitectures.gpt2, c = preset.configuration
+            return .synthetic(preset: preset.name, seed: preset.seed, config: .object([
+                ("model_type", .string("gpt2")),
+                ("n_embd", .int(c.hiddenSize)), ("n_inner", .int(c.intermediateSize)), ("n_layer", .int(c.layerCount)),
+                ("n_head", .int(c.headCount)), ("vocab_size", .int(c.vocabularySize)), ("n_positions", .int(c.contextLength)),
+                ("layer_norm_epsilon", .float(c.layerNormEpsilon)), ("tie_word_embeddings", .bool(c.tiedEmbeddings)),
+                ("weights", .string("Fixtures/models/\(preset.name)/model.safetensors")),
+            ]))
         }
         let known = knownModel(for: modelKey) ?? ModelStore.smolLM2
         return .file(name: known.fileName, sha256: sha256 ?? known.sha256)

@@ -284,7 +284,23 @@ public enum ModelStore {
         switch name {
         case "llama": return try LlamaModel(gguf: file, float32Weights: float32Weights)
         case "gemma3": return try Gemma3Model(gguf: file, float32Weights: float32Weights)
+        case "qwen2": return try LlamaModel(qwen2GGUF: file, float32Weights: float32Weights)
+        case "gpt2": return try GPT2Model(gguf: file, float32Weights: float32Weights)
         default: throw ModelError.unsupportedArchitecture(name)
+        }
+    }
+
+    /// The model a Hugging Face directory (`config.json` + `model.safetensors`) describes, chosen
+    /// by config.json's `model_type` (`llama`, `qwen2`, `gpt2`), with the config's `eos_token_id`.
+    public static func safetensorsArchitecture(directory: String) throws -> (model: any CausalLanguageModel, eosTokenID: Int?) {
+        let configData = try readModelFile(directory + "/config.json")
+        switch try huggingFaceModelType(configJSON: configData) {
+        case "qwen2":
+            return (try LlamaModel(qwen2SafetensorsDirectory: directory), try Qwen2HFConfig(jsonData: configData).eosTokenId)
+        case "gpt2":
+            return (try GPT2Model(safetensorsDirectory: directory), try GPT2HFConfig(jsonData: configData).eosTokenId)
+        default:  // "llama"; LlamaHFConfig names any other model_type in its error
+            return (try LlamaModel(safetensorsDirectory: directory), try LlamaHFConfig(jsonData: configData).eosTokenId)
         }
     }
 
@@ -310,21 +326,20 @@ public enum ModelStore {
 
     /// Loads the model at a resolved path: a `.gguf` file or a safetensors directory (with an
     /// optional `tokenizer.json` beside it). The architecture is chosen from the file's own
-    /// metadata (`general.architecture`; config.json's `model_type`, Llama when absent). `float32Weights` dequantizes a GGUF's quantized
+    /// metadata (`general.architecture`; config.json's `model_type`: llama, qwen2, gpt2). `float32Weights` dequantizes a GGUF's quantized
     /// matrices at load (exact; safetensors checkpoints are Float32 already).
     public static func load(path: String, float32Weights: Bool = false) throws -> Loaded {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
-            let model = try LlamaModel(safetensorsDirectory: path)
+            let (model, configEOS) = try safetensorsArchitecture(directory: path)
             var tokenizer: (any Tokenizer)? = nil
             let tokenizerPath = path + "/tokenizer.json"
             if FileManager.default.fileExists(atPath: tokenizerPath) {
                 tokenizer = try BPETokenizer(tokenizerJSON: try readModelFile(tokenizerPath))
             }
-            let hf = try LlamaHFConfig(jsonData: try readModelFile(path + "/config.json"))
             var eos = Set<Int>()
-            if let id = hf.eosTokenId { eos.insert(id) } else if let id = tokenizer?.eosID { eos.insert(id) }
+            if let id = configEOS { eos.insert(id) } else if let id = tokenizer?.eosID { eos.insert(id) }
             return Loaded(model: model, tokenizer: tokenizer, path: path, endOfSequenceIDs: eos)
         }
         let file = try GGUFFile(path: path)

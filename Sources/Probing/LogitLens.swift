@@ -76,7 +76,7 @@ public enum LogitLens {
         }
         var embeddings = [Float](repeating: 0, count: T * C)
         embeddings.withUnsafeMutableBufferPointer { e in
-            for t in 0..<T { model.embed(token: prompt[t], into: e.baseAddress! + t * C) }
+            for t in 0..<T { model.embed(token: prompt[t], position: t, into: e.baseAddress! + t * C) }
         }
         return ([embeddings] + outputs.prefix(L - 1) + [finalNorm], result.logits)
     }

@@ -41,7 +41,7 @@ public struct ModelShape: Sendable, Equatable {
 /// logits, optional per-layer taps), and the pieces a few algorithms read directly (the layer-0
 /// input of a token and the output head, for DoLa and VocabTrim).
 ///
-/// Conformances: `LlamaModel`, `Gemma3Model`. An architecture file adds one conformance; strategies never name a
+/// Conformances: `LlamaModel` (Llama and Qwen2), `Gemma3Model`, `GPT2Model`. An architecture file adds one conformance; strategies never name a
 /// concrete architecture.
 ///
 /// Contract every conformance keeps (tested per architecture):
@@ -78,8 +78,16 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// for the same operation, so dumps of two architectures compare where they agree.
     var intermediateDescriptions: [IntermediateDescription] { get }
 
-    /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`.
+    /// Writes the input of layer 0 for `token` (`[C]`): Hugging Face's `hidden_states[0]`. For
+    /// an architecture with learned positions (GPT-2) this is the token's part only; use
+    /// `embed(token:position:into:)` for the layer-0 input at a position.
     func embed(token: Int, into destination: UnsafeMutablePointer<Float>)
+
+    /// Writes the input of layer 0 for `token` at sequence `position` (`[C]`): Hugging Face's
+    /// `hidden_states[0]` at that position. The default implementation ignores the position
+    /// (`embed(token:into:)`: Llama, Gemma 3, Qwen2 add positions inside attention, by RoPE);
+    /// GPT-2 adds its learned position embedding.
+    func embed(token: Int, position: Int, into destination: UnsafeMutablePointer<Float>)
 
     /// The output head `[V, C]`, applied to final-norm outputs to give logits.
     var outputHead: WeightMatrix { get }
@@ -131,6 +139,79 @@ extension ModelShape {
     }
 }
 
+extension ModelShape {
+    /// The position ids of a batch of `T` new tokens after `cacheLength` cached ones: `positions`,
+    /// or the mask's defaults (`cacheLength + i`, or `+ depth` for a tree). Throws
+    /// `ModelError.invalidInput` for a wrong count or a negative id and `contextOverflow` for an
+    /// id at or past the context length.
+    public func batchPositions(_ positions: [Int]?, mask: AttentionMask, cacheLength: Int, batch T: Int) throws -> [Int] {
+        let pos = positions ?? mask.defaultPositions(cacheLength: cacheLength, batch: T)
+        guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
+        for p in pos where p < 0 { throw ModelError.invalidInput("position ids must be non-negative, got \(p)") }
+        for p in pos where p >= contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: contextLength) }
+        return pos
+    }
+}
+
+extension LogitRows {
+    /// The batch indices that get logits, in order, for a batch of `T` tokens. Throws
+    /// `ModelError.invalidInput` for a row outside the batch.
+    public func indices(batch T: Int) throws -> [Int] {
+        switch self {
+        case .all: return Array(0..<T)
+        case .last: return [T - 1]
+        case .none: return []
+        case .rows(let r):
+            for i in r where i < 0 || i >= T { throw ModelError.invalidInput("logit row \(i) outside the batch of \(T)") }
+            return r
+        }
+    }
+}
+
+/// `y = W x` for `tokens` rows of `x` (`[tokens, W.columns]` → `[tokens, W.rows]`), on the naive
+/// scalar path or the fast kernels (bit-identical).
+func product(_ w: WeightMatrix, _ x: [Float], tokens: Int, into y: inout [Float], naive: Bool, pool: ParallelFor) {
+    x.withUnsafeBufferPointer { xp in
+        y.withUnsafeMutableBufferPointer { yp in
+            if naive {
+                w.multiplyNaive(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!)
+            } else {
+                w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
+            }
+        }
+    }
+}
+
+/// The logits `[rows.count, V]` of the chosen batch rows of the final-norm output `xn`
+/// (`[T, C]`): the rows are gathered, then one product with the output head.
+func headLogits(_ head: WeightMatrix, _ xn: [Float], rows: [Int], naive: Bool, pool: ParallelFor) -> [Float] {
+    var logits = [Float](repeating: 0, count: rows.count * head.rows)
+    if rows.isEmpty { return logits }
+    let C = head.columns
+    var selected = [Float](repeating: 0, count: rows.count * C)
+    for (i, r) in rows.enumerated() {
+        for j in 0..<C { selected[i * C + j] = xn[r * C + j] }
+    }
+    product(head, selected, tokens: rows.count, into: &logits, naive: naive, pool: pool)
+    return logits
+}
+
+/// `x[i] = x[i] + y[i]` over the whole array (the residual add).
+func addInPlace(_ x: inout [Float], _ y: [Float]) {
+    x.withUnsafeMutableBufferPointer { xp in
+        y.withUnsafeBufferPointer { yp in Kernels.add(yp.baseAddress!, into: xp.baseAddress!, count: xp.count) }
+    }
+}
+
+/// `y[t] = y[t] + bias` for each of `tokens` rows of `y` (`[tokens, bias.count]`): one addition per element.
+func addBias(_ y: inout [Float], _ bias: [Float], tokens: Int) {
+    y.withUnsafeMutableBufferPointer { yp in
+        bias.withUnsafeBufferPointer { bp in
+            for t in 0..<tokens { Kernels.add(bp.baseAddress!, into: yp.baseAddress! + t * bp.count, count: bp.count) }
+        }
+    }
+}
+
 extension CausalLanguageModel {
     /// `forward` with the common defaults (causal mask, default positions, last row's logits);
     /// `tapLayers` is `ForwardTaps(layerOutputs:)`.
@@ -144,6 +225,11 @@ extension CausalLanguageModel {
     public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, taps: taps, pool: pool)
+    }
+
+    /// The layer-0 input of a position-free architecture: `embed(token:into:)`.
+    public func embed(token: Int, position: Int, into destination: UnsafeMutablePointer<Float>) {
+        embed(token: token, into: destination)
     }
 
     /// An empty KV cache for this model with room for `initialCapacity` slots (it grows up to the

@@ -58,19 +58,8 @@ extension Gemma3Model {
         }
         let base = cache.length
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)
-        let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
-        guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
-        for p in pos where p < 0 { throw ModelError.invalidInput("position ids must be non-negative, got \(p)") }
-        for p in pos where p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
-        let rowsWithLogits: [Int]
-        switch logitRows {
-        case .all: rowsWithLogits = Array(0..<T)
-        case .last: rowsWithLogits = [T - 1]
-        case .none: rowsWithLogits = []
-        case .rows(let r):
-            for i in r where i < 0 || i >= T { throw ModelError.invalidInput("logit row \(i) outside the batch of \(T)") }
-            rowsWithLogits = r
-        }
+        let pos = try shape.batchPositions(positions, mask: mask, cacheLength: base, batch: T)
+        let rowsWithLogits = try logitRows.indices(batch: T)
         let first = try cache.append(count: T, positions: pos)
 
         // Local layers see, of each token's visible slots, those less than W positions back
@@ -211,14 +200,7 @@ extension Gemma3Model {
 
         // Final norm, then the (tied) output head for the requested rows.
         normalize(x, weight: outputNorm, into: &xn, width: C, rows: T)
-        var logits = [Float](repeating: 0, count: rowsWithLogits.count * c.vocabularySize)
-        if !rowsWithLogits.isEmpty {
-            var selected = [Float](repeating: 0, count: rowsWithLogits.count * C)
-            for (i, r) in rowsWithLogits.enumerated() {
-                for j in 0..<C { selected[i * C + j] = xn[r * C + j] }
-            }
-            multiply(output, selected, rowsWithLogits.count, &logits, pool)
-        }
+        let logits = headLogits(output, xn, rows: rowsWithLogits, naive: useNaiveKernels, pool: pool)
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
                              finalNormOutput: tapLayers ? xn : nil,
@@ -276,20 +258,6 @@ extension Gemma3Model {
     }
 
     private func multiply(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], _ pool: ParallelFor) {
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                if useNaiveKernels {
-                    w.multiplyNaive(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!)
-                } else {
-                    w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
-                }
-            }
-        }
-    }
-
-    private func addInPlace(_ x: inout [Float], _ y: [Float]) {
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in Kernels.add(yp.baseAddress!, into: xp.baseAddress!, count: xp.count) }
-        }
+        product(w, x, tokens: tokens, into: &y, naive: useNaiveKernels, pool: pool)
     }
 }

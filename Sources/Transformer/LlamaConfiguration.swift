@@ -1,6 +1,17 @@
 import Formats
 
-/// The shape of a Llama-family model (RMSNorm, RoPE, grouped-query attention, SwiGLU).
+/// How a head's dimensions are paired for RoPE, which is also the row order of its Q/K
+/// projection rows.
+public enum RoPELayout: String, Sendable, Equatable, Codable {
+    /// Pairs `(2i, 2i + 1)`: llama.cpp's "normal" RoPE and the row order of Llama GGUF files
+    /// (Hugging Face Llama rows are permuted into it on load).
+    case adjacentPairs
+    /// Pairs `(i, i + hd/2)`: Hugging Face's `rotate_half`, llama.cpp's NEOX RoPE (Qwen2), rows as stored.
+    case halves
+}
+
+/// The shape of a Llama-family model (RMSNorm, RoPE, grouped-query attention, SwiGLU), and the
+/// two options that make it Qwen2: biases on the Q, K and V projections, and RoPE on halves.
 public struct LlamaConfiguration: Sendable, Equatable, Codable {
     public var hiddenSize: Int           // C
     public var intermediateSize: Int     // FFN width
@@ -16,10 +27,15 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
     /// Number of leading dimensions of each head that are rotated (usually `headDimension`).
     public var ropeDimension: Int
     public var tiedEmbeddings: Bool
+    /// `.adjacentPairs` for Llama, `.halves` for Qwen2.
+    public var ropeLayout: RoPELayout
+    /// Whether the Q, K and V projections add a bias (Qwen2; never the output projection).
+    public var attentionBiases: Bool
 
     public init(hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int, kvHeadCount: Int,
                 headDimension: Int? = nil, vocabularySize: Int, contextLength: Int, rmsNormEpsilon: Float,
-                ropeTheta: Double, ropeDimension: Int? = nil, tiedEmbeddings: Bool) {
+                ropeTheta: Double, ropeDimension: Int? = nil, tiedEmbeddings: Bool,
+                ropeLayout: RoPELayout = .adjacentPairs, attentionBiases: Bool = false) {
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
         self.layerCount = layerCount
@@ -33,7 +49,12 @@ public struct LlamaConfiguration: Sendable, Equatable, Codable {
         self.ropeTheta = ropeTheta
         self.ropeDimension = ropeDimension ?? hd
         self.tiedEmbeddings = tiedEmbeddings
+        self.ropeLayout = ropeLayout
+        self.attentionBiases = attentionBiases
     }
+
+    /// Whether this is a Qwen2 configuration (Q/K/V biases and RoPE on halves), for reports.
+    public var isQwen2: Bool { attentionBiases && ropeLayout == .halves }
 
     /// The architecture-independent shape decoding algorithms see.
     public var shape: ModelShape {
@@ -96,9 +117,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidConfiguration(let m): return "invalid model configuration: \(m)"
-        case .missingTensor(let n): return "tensor \(n) is missing from the model file — is this a complete Llama-family checkpoint?"
+        case .missingTensor(let n): return "tensor \(n) is missing from the model file — is this a complete checkpoint of its architecture?"
         case .tensorShape(let n, let e, let f): return "tensor \(n): expected shape \(e), file has \(f) — the file does not match its configuration"
-        case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama, gemma3)"
+        case .unsupportedArchitecture(let a): return "architecture '\(a)' is not supported yet (supported: llama, gemma3, qwen2, gpt2)"
         case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary [0, \(v)) of this model — every id given to the model must be below \(v)"
         case .contextOverflow(let n, let l): return "the sequence needs \(n) positions but the model's context is \(l) — use a shorter prompt or fewer new tokens"
         case .invalidInput(let m): return m

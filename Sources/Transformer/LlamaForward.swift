@@ -53,7 +53,21 @@ extension LlamaModel {
         .init(name: "mlp_output", operation: "Wdown · swiglu (the layer's output is attn_residual + mlp_output)"),
     ]
 
-    public var intermediateDescriptions: [IntermediateDescription] { LlamaModel.intermediateDescriptions }
+    /// Qwen2's intermediates: Llama's names, with the Q/K/V biases and RoPE on halves (rows as stored).
+    public static let qwen2IntermediateDescriptions: [IntermediateDescription] = intermediateDescriptions.map { d in
+        switch d.name {
+        case "q_proj": return .init(name: d.name, operation: "Wq · attn_norm + bq, before RoPE")
+        case "k_proj": return .init(name: d.name, operation: "Wk · attn_norm + bk, before RoPE")
+        case "v": return .init(name: d.name, operation: "Wv · attn_norm + bv")
+        case "q": return .init(name: d.name, operation: "RoPE(q_proj), halves (i, i + hd/2), rows as stored")
+        case "k": return .init(name: d.name, operation: "RoPE(k_proj), halves (i, i + hd/2), rows as stored")
+        default: return d
+        }
+    }
+
+    public var intermediateDescriptions: [IntermediateDescription] {
+        configuration.isQwen2 ? LlamaModel.qwen2IntermediateDescriptions : LlamaModel.intermediateDescriptions
+    }
 
     /// One forward pass over `tokens` (the batch, `T` new tokens) after the tokens already in
     /// `cache`, which it extends by `T` slots.
@@ -83,19 +97,8 @@ extension LlamaModel {
         // Full attention, or the sparse-attention mode's per-layer plan for this pass.
         var sparse = try SparseAttentionPass(mode: attentionMode, layerCount: c.layerCount, cacheLength: base)
         let visible = try mask.visibleSlots(cacheLength: base, batch: T)
-        let pos = positions ?? mask.defaultPositions(cacheLength: base, batch: T)
-        guard pos.count == T else { throw ModelError.invalidInput("\(pos.count) positions for \(T) tokens") }
-        for p in pos where p < 0 { throw ModelError.invalidInput("position ids must be non-negative, got \(p)") }
-        for p in pos where p >= c.contextLength { throw ModelError.contextOverflow(needed: p + 1, limit: c.contextLength) }
-        let rowsWithLogits: [Int]
-        switch logitRows {
-        case .all: rowsWithLogits = Array(0..<T)
-        case .last: rowsWithLogits = [T - 1]
-        case .none: rowsWithLogits = []
-        case .rows(let r):
-            for i in r where i < 0 || i >= T { throw ModelError.invalidInput("logit row \(i) outside the batch of \(T)") }
-            rowsWithLogits = r
-        }
+        let pos = try shape.batchPositions(positions, mask: mask, cacheLength: base, batch: T)
+        let rowsWithLogits = try logitRows.indices(batch: T)
         let first = try cache.append(count: T, positions: pos)
 
         let C = c.hiddenSize, hd = c.headDimension, H = c.headCount, KVH = c.kvHeadCount
@@ -146,20 +149,26 @@ extension LlamaModel {
             multiply(layer.wq, xn, T, &q, pool)
             multiply(layer.wk, xn, T, &k, pool)
             multiply(layer.wv, xn, T, &v, pool)
+            // Qwen2: q += bq, k += bk, v += bv per token (the product first, then one addition).
+            if let b = layer.qBias { addBias(&q, b, tokens: T) }
+            if let b = layer.kBias { addBias(&k, b, tokens: T) }
+            if let b = layer.vBias { addBias(&v, b, tokens: T) }
             if recording {
                 record("attn_norm", xn, width: C)
                 record("q_proj", q, width: qWidth)
                 record("k_proj", k, width: kvWidth)
                 record("v", v, width: kvWidth)
             }
-            // RoPE on every head of q and k (adjacent pairs, GGUF row order).
+            // RoPE on every head of q and k: adjacent pairs in GGUF row order (Llama), or halves
+            // with rows as stored (Qwen2).
+            let rope = c.ropeLayout == .halves ? Kernels.ropeHalves : Kernels.ropeAdjacentPairs
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in
                     cosTable.withUnsafeBufferPointer { cp in
                         sinTable.withUnsafeBufferPointer { sp in
                             for t in 0..<T {
-                                for h in 0..<H { Kernels.ropeAdjacentPairs(qp.baseAddress! + t * qWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
-                                for h in 0..<KVH { Kernels.ropeAdjacentPairs(kp.baseAddress! + t * kvWidth + h * hd, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half, dimension: 2 * half) }
+                                for h in 0..<H { rope(qp.baseAddress! + t * qWidth + h * hd, cp.baseAddress! + t * half, sp.baseAddress! + t * half, 2 * half) }
+                                for h in 0..<KVH { rope(kp.baseAddress! + t * kvWidth + h * hd, cp.baseAddress! + t * half, sp.baseAddress! + t * half, 2 * half) }
                             }
                         }
                     }
@@ -216,14 +225,7 @@ extension LlamaModel {
 
         // Final norm, then the output head for the requested rows.
         normalize(x, weight: outputNorm, into: &xn, tokens: T)
-        var logits = [Float](repeating: 0, count: rowsWithLogits.count * c.vocabularySize)
-        if !rowsWithLogits.isEmpty {
-            var selected = [Float](repeating: 0, count: rowsWithLogits.count * C)
-            for (i, r) in rowsWithLogits.enumerated() {
-                for j in 0..<C { selected[i * C + j] = xn[r * C + j] }
-            }
-            multiply(output, selected, rowsWithLogits.count, &logits, pool)
-        }
+        let logits = headLogits(output, xn, rows: rowsWithLogits, naive: useNaiveKernels, pool: pool)
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
                              finalNormOutput: tapLayers ? xn : nil,
@@ -259,20 +261,6 @@ extension LlamaModel {
     }
 
     private func multiply(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], _ pool: ParallelFor) {
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                if useNaiveKernels {
-                    w.multiplyNaive(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!)
-                } else {
-                    w.multiply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, pool: pool)
-                }
-            }
-        }
-    }
-
-    private func addInPlace(_ x: inout [Float], _ y: [Float]) {
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in Kernels.add(yp.baseAddress!, into: xp.baseAddress!, count: xp.count) }
-        }
+        product(w, x, tokens: tokens, into: &y, naive: useNaiveKernels, pool: pool)
     }
 }

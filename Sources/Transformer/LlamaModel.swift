@@ -18,6 +18,28 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         public let wGate: WeightMatrix      // [FFN, C]
         public let wUp: WeightMatrix        // [FFN, C]
         public let wDown: WeightMatrix      // [C, FFN]
+        /// Q, K and V biases (`[heads * hd]`, `[kvHeads * hd]` ×2) when the configuration has
+        /// `attentionBiases` (Qwen2), nil otherwise.
+        public var qBias: [Float]? = nil
+        public var kBias: [Float]? = nil
+        public var vBias: [Float]? = nil
+
+        public init(attentionNorm: [Float], wq: WeightMatrix, wk: WeightMatrix, wv: WeightMatrix, wo: WeightMatrix, ffnNorm: [Float],
+                    wGate: WeightMatrix, wUp: WeightMatrix, wDown: WeightMatrix,
+                    qBias: [Float]? = nil, kBias: [Float]? = nil, vBias: [Float]? = nil) {
+            self.attentionNorm = attentionNorm
+            self.wq = wq
+            self.wk = wk
+            self.wv = wv
+            self.wo = wo
+            self.ffnNorm = ffnNorm
+            self.wGate = wGate
+            self.wUp = wUp
+            self.wDown = wDown
+            self.qBias = qBias
+            self.kBias = kBias
+            self.vBias = vBias
+        }
     }
 
     public let configuration: LlamaConfiguration
@@ -60,6 +82,15 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             try check(l.wDown, "layer \(i) down", c.hiddenSize, c.intermediateSize)
             if l.attentionNorm.count != c.hiddenSize || l.ffnNorm.count != c.hiddenSize {
                 throw ModelError.tensorShape(name: "layer \(i) norm", expected: [c.hiddenSize], found: [l.attentionNorm.count])
+            }
+            for (bias, name, count) in [(l.qBias, "q", c.headCount * c.headDimension), (l.kBias, "k", c.kvHeadCount * c.headDimension),
+                                        (l.vBias, "v", c.kvHeadCount * c.headDimension)] {
+                switch (bias, c.attentionBiases) {
+                case (nil, true): throw ModelError.missingTensor("layer \(i) \(name) bias")
+                case (.some, false): throw ModelError.invalidConfiguration("layer \(i) has a \(name) bias but the configuration has no attention biases")
+                case (let b?, true) where b.count != count: throw ModelError.tensorShape(name: "layer \(i) \(name) bias", expected: [count], found: [b.count])
+                default: break
+                }
             }
         }
         if layers.count != c.layerCount { throw ModelError.invalidConfiguration("\(layers.count) layers given, configuration says \(c.layerCount)") }
@@ -222,7 +253,9 @@ extension LlamaModel {
     }
 
     /// Builds a model from Hugging Face tensors (`model.layers.N.self_attn.q_proj.weight`, …,
-    /// row-major `[out, in]`), permuting Q/K rows to GGUF order.
+    /// row-major `[out, in]`). With `.adjacentPairs` RoPE (Llama) Q/K rows are permuted to GGUF
+    /// order; with `.halves` (Qwen2) every tensor is used as stored. With `attentionBiases` the
+    /// `q_proj`, `k_proj` and `v_proj` biases are read too.
     public convenience init(configuration c: LlamaConfiguration, huggingFaceTensors tensor: (String) throws -> (shape: [Int], values: [Float]), origin: String) throws {
         try c.validate()
         func load(_ name: String, _ shape: [Int]) throws -> [Float] {
@@ -236,19 +269,26 @@ extension LlamaModel {
             return WeightMatrix(rows: rows, columns: columns, values: v)
         }
         let qRows = c.headCount * c.headDimension, kvRows = c.kvHeadCount * c.headDimension
+        let permute = c.ropeLayout == .adjacentPairs
         var layers: [Layer] = []
         for i in 0..<c.layerCount {
             let p = "model.layers.\(i)."
-            layers.append(Layer(
+            var layer = Layer(
                 attentionNorm: try load(p + "input_layernorm.weight", [c.hiddenSize]),
-                wq: try matrix(p + "self_attn.q_proj.weight", qRows, c.hiddenSize, permuteHeads: c.headCount),
-                wk: try matrix(p + "self_attn.k_proj.weight", kvRows, c.hiddenSize, permuteHeads: c.kvHeadCount),
+                wq: try matrix(p + "self_attn.q_proj.weight", qRows, c.hiddenSize, permuteHeads: permute ? c.headCount : nil),
+                wk: try matrix(p + "self_attn.k_proj.weight", kvRows, c.hiddenSize, permuteHeads: permute ? c.kvHeadCount : nil),
                 wv: try matrix(p + "self_attn.v_proj.weight", kvRows, c.hiddenSize),
                 wo: try matrix(p + "self_attn.o_proj.weight", c.hiddenSize, qRows),
                 ffnNorm: try load(p + "post_attention_layernorm.weight", [c.hiddenSize]),
                 wGate: try matrix(p + "mlp.gate_proj.weight", c.intermediateSize, c.hiddenSize),
                 wUp: try matrix(p + "mlp.up_proj.weight", c.intermediateSize, c.hiddenSize),
-                wDown: try matrix(p + "mlp.down_proj.weight", c.hiddenSize, c.intermediateSize)))
+                wDown: try matrix(p + "mlp.down_proj.weight", c.hiddenSize, c.intermediateSize))
+            if c.attentionBiases {
+                layer.qBias = try load(p + "self_attn.q_proj.bias", [qRows])
+                layer.kBias = try load(p + "self_attn.k_proj.bias", [kvRows])
+                layer.vBias = try load(p + "self_attn.v_proj.bias", [kvRows])
+            }
+            layers.append(layer)
         }
         let embedding = try matrix("model.embed_tokens.weight", c.vocabularySize, c.hiddenSize)
         let head = c.tiedEmbeddings ? nil : try matrix("lm_head.weight", c.vocabularySize, c.hiddenSize)

@@ -23,11 +23,16 @@ import Tensors
 ///     model.norm.weight                                [C]          norm
 ///     lm_head.weight (only when untied)                [V, C]       bound sqrt(3 / C)
 ///
+/// A configuration with `attentionBiases` (Qwen2, `SyntheticArchitectures`) also draws
+/// `model.layers.N.self_attn.{q,k,v}_proj.bias` (`[H*hd]`, `[KVH*hd]`, `[KVH*hd]`, kind "bias"),
+/// each right after its weight. Llama presets have none, so their weights are unchanged.
+///
 /// Each element consumes one draw `u = nextUniformFloat()` (the top 24 bits of `next()` times
 /// 2^-24, so `u ∈ [0, 1)` is exact in Float32) and is, in Float32 arithmetic:
 ///
 ///     weight:  (u * 2 - 1) * bound          bound = Float(gain * sqrt(3.0 / Double(fanIn)))
 ///     norm:    1 + (u * 2 - 1) * 0.0625
+///     bias:    (u * 2 - 1) * 0.25
 ///
 /// `u * 2 - 1` is exact; the one rounding is the product with `bound` (and, for norms, the sum).
 /// `bound` is `gain` (1, or 4 where shown) times the binary64 square root of the binary64
@@ -86,6 +91,10 @@ public enum SyntheticModels {
             for i in values.indices { values[i] = 1 + (generator.nextUniformFloat() * 2 - 1) * 0.0625 }
             tensors.append((name, [count], values))
         }
+        func bias(_ name: String, _ count: Int) {
+            guard c.attentionBiases else { return }
+            tensors.append((name, [count], SyntheticModels.biases(count, &generator)))
+        }
         let C = c.hiddenSize, F = c.intermediateSize
         let qRows = c.headCount * c.headDimension, kvRows = c.kvHeadCount * c.headDimension
         weight("model.embed_tokens.weight", c.vocabularySize, C, bound: 1)
@@ -93,8 +102,11 @@ public enum SyntheticModels {
             let p = "model.layers.\(i)."
             norm(p + "input_layernorm.weight", C)
             weight(p + "self_attn.q_proj.weight", qRows, C)
+            bias(p + "self_attn.q_proj.bias", qRows)
             weight(p + "self_attn.k_proj.weight", kvRows, C)
+            bias(p + "self_attn.k_proj.bias", kvRows)
             weight(p + "self_attn.v_proj.weight", kvRows, C)
+            bias(p + "self_attn.v_proj.bias", kvRows)
             weight(p + "self_attn.o_proj.weight", C, qRows, gain: 4)
             norm(p + "post_attention_layernorm.weight", C)
             weight(p + "mlp.gate_proj.weight", F, C)
@@ -104,6 +116,11 @@ public enum SyntheticModels {
         norm("model.norm.weight", C)
         if !c.tiedEmbeddings { weight("lm_head.weight", c.vocabularySize, C) }
         return tensors
+    }
+
+    /// `count` biases `(u * 2 - 1) * 0.25` from `generator` (the recipe's "bias" kind).
+    static func biases(_ count: Int, _ generator: inout Xoshiro256StarStar) -> [Float] {
+        (0..<count).map { _ in (generator.nextUniformFloat() * 2 - 1) * 0.25 }
     }
 
     /// The synthetic model built in-process (no file involved). Its `origin` is

@@ -19,8 +19,8 @@ func fixturesCommand(_ raw: [String]) throws {
     func model(_ key: String) throws -> any CausalLanguageModel {
         if let m = models[key] { return m }
         let m: any CausalLanguageModel
-        if let preset = SyntheticModels.presets.first(where: { $0.name == key }) {
-            m = try SyntheticModels.model(preset)
+        if !Catalog.realModelKeys.contains(key) {
+            m = try SyntheticArchitectures.anyModel(named: key)
         } else {
             let known = Catalog.knownModel(for: key) ?? ModelStore.smolLM2
             m = try ModelStore.load(path: try ModelStore.resolve(known.name, log: { printError($0) })).model

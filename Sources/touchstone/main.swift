@@ -33,7 +33,8 @@ Commands:
 Common options:
   --model M     a .gguf file, a directory with config.json + model.safetensors, or a model
                 name (smollm2-135m, the default, or gemma3-270m; fetched into
-                $TOUCHSTONE_CACHE or ~/.cache/touchstone on first use)
+                $TOUCHSTONE_CACHE or ~/.cache/touchstone on first use); architectures:
+                llama, gemma3, qwen2, gpt2
   --threads T   worker threads (default: all cores); results do not depend on it
   --weights W   commands that run the model: native (default: keep a GGUF's Q4_1/Q8_0 blocks,
                 decoded in the kernels) or f32 (dequantize at load; exact, identical logits)

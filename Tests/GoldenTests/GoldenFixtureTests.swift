@@ -13,9 +13,9 @@ final class GoldenFixtureTests: XCTestCase {
     func testCommittedSyntheticFixturesAreReproducedExactly() throws {
         let entries = try Catalog.entries(includeRealModel: false)
         XCTAssertFalse(entries.isEmpty)
-        var models: [String: LlamaModel] = [:]
+        var models: [String: any CausalLanguageModel] = [:]
         for entry in entries {
-            let model = try models[entry.modelKey] ?? SyntheticModels.model(SyntheticModels.presets.first { $0.name == entry.modelKey }!)
+            let model = try models[entry.modelKey] ?? SyntheticArchitectures.anyModel(named: entry.modelKey)
             models[entry.modelKey] = model
             let path = Self.root.appendingPathComponent("Fixtures/golden/\(entry.id).json")
             let committed = try String(contentsOf: path, encoding: .utf8)

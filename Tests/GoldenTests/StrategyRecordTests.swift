@@ -27,7 +27,7 @@ final class StrategyRecordTests: XCTestCase {
         var models: [String: any CausalLanguageModel] = [:]
         var checked = Set<String>()
         for entry in try Catalog.entries(includeRealModel: false) {
-            let model = try models[entry.modelKey] ?? SyntheticModels.model(SyntheticModels.presets.first { $0.name == entry.modelKey }!)
+            let model = try models[entry.modelKey] ?? SyntheticArchitectures.anyModel(named: entry.modelKey)
             models[entry.modelKey] = model
             let record = entry.strategy.parameters
             let type = try XCTUnwrap(DecodingStrategies.named(entry.algorithm))

@@ -4,18 +4,8 @@ import Transformer
 
 /// D2 (thread count) and the naive-kernel reference path.
 final class ThreadInvarianceTests: XCTestCase {
-    /// Prefill (all rows), a tree batch and two decode steps, concatenated.
-    func trace(_ model: LlamaModel, pool: ParallelFor) throws -> [Float] {
-        let c = model.configuration
-        let prompt = seededTokens(19, vocabularySize: c.vocabularySize, seed: 31)
-        let cache = KVCache(shape: c.shape)
-        var out = try model.forward(tokens: prompt, cache: cache, logitRows: .all, pool: pool).logits
-        out += try model.forward(tokens: [5, 6, 7, 8], mask: .tree(parents: [-1, 0, -1, 2]), cache: cache, logitRows: .all, pool: pool).logits
-        cache.keep(slots: [prompt.count + 2, prompt.count + 3], after: prompt.count)
-        out += try model.forward(tokens: [9], cache: cache, pool: pool).logits
-        out += try model.forward(tokens: [10], cache: cache, pool: pool).logits
-        return out
-    }
+    /// Prefill (all rows), a tree batch and two decode steps, concatenated (`invarianceTrace`).
+    func trace(_ model: LlamaModel, pool: ParallelFor) throws -> [Float] { try invarianceTrace(model, pool: pool) }
 
     func testLogitsAreIdenticalForOneTwoAndThreeThreads() throws {
         for model in TinyModels.both {

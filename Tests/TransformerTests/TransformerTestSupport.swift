@@ -35,6 +35,19 @@ enum TinyModels {
     static var both: [LlamaModel] { [a, b] }
 }
 
+/// Prefill of 19 seeded tokens (all rows), a tree batch, a `keep` and two decode steps, their
+/// logits concatenated: what the D2 tests compare across thread counts and kernel paths.
+func invarianceTrace(_ model: any CausalLanguageModel, pool: ParallelFor) throws -> [Float] {
+    let prompt = seededTokens(19, vocabularySize: model.shape.vocabularySize, seed: 31)
+    let cache = KVCache(shape: model.shape)
+    var out = try model.forward(tokens: prompt, cache: cache, logitRows: .all, pool: pool).logits
+    out += try model.forward(tokens: [5, 6, 7, 8], mask: .tree(parents: [-1, 0, -1, 2]), cache: cache, logitRows: .all, pool: pool).logits
+    cache.keep(slots: [prompt.count + 2, prompt.count + 3], after: prompt.count)
+    out += try model.forward(tokens: [9], cache: cache, pool: pool).logits
+    out += try model.forward(tokens: [10], cache: cache, pool: pool).logits
+    return out
+}
+
 /// `count` token ids in `0..<vocabularySize` from a fixed seed.
 func seededTokens(_ count: Int, vocabularySize: Int, seed: UInt64) -> [Int] {
     var g = Xoshiro256StarStar(seed: seed)

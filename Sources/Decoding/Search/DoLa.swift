@@ -135,7 +135,7 @@ public enum DoLa {
                 for (i, j) in candidates.enumerated() {
                     let dst = hp.baseAddress! + i * C
                     if j == 0 {
-                        model.embed(token: ids[ids.count - 1], into: dst)
+                        model.embed(token: ids[ids.count - 1], position: ids.count - 1, into: dst)
                     } else {
                         result.layerOutputs![j - 1].withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + last * C, count: C) }
                     }
