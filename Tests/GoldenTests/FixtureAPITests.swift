@@ -29,7 +29,7 @@ final class FixtureAPITests: XCTestCase {
         let names = try FixtureStore.shipped().names()
         let catalogue = try Catalog.descriptions()
         XCTAssertEqual(names, catalogue.map(\.name).sorted())
-        XCTAssertEqual(Set(catalogue.map(\.model)), ["tiny-a", "tiny-b", "smollm2", "gemma3-270m"])
+        XCTAssertEqual(Set(catalogue.map(\.model)), ["tiny-a", "tiny-b", "smollm2", "gemma3-270m", "tiny-qwen2", "tiny-gpt2"])
         let greedy = try XCTUnwrap(catalogue.first { $0.name == "smollm2/greedy-0" })
         XCTAssertEqual(greedy.algorithm, "greedy")
         XCTAssertEqual(greedy.promptIDs, [504, 3575, 282, 4649, 314])
