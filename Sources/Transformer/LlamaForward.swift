@@ -226,7 +226,7 @@ extension LlamaModel {
         }
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
-                             finalNormOutput: tapLayers ? xn : nil,
+                             finalNormOutput: tapLayers || taps.finalNormOutput ? xn : nil,
                              intermediates: taps.intermediatesOfLayer == nil ? nil : intermediates,
                              vocabularySize: c.vocabularySize)
     }
