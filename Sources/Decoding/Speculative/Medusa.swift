@@ -133,6 +133,14 @@ public enum MedusaDecoding {
     public static func generate(model: any CausalLanguageModel, prompt: [Int], heads: MedusaHeads, tree: MedusaTree,
                                 acceptance: Acceptance = .greedy, stopping: StoppingCriteria, traceTopK: Int = 5,
                                 pool: ParallelFor = .shared, onToken: ((Int) -> Void)? = nil) throws -> (generation: Generation, statistics: RunStatistics) {
+        try run(model: model, prompt: prompt, heads: heads, tree: tree, acceptance: acceptance, stopping: stopping, traceTopK: traceTopK,
+                pool: pool, onToken: onToken, afterStep: nil)
+    }
+
+    /// `generate`, calling `afterStep` with the cache and the emitted tokens after every update (tests).
+    static func run(model: any CausalLanguageModel, prompt: [Int], heads: MedusaHeads, tree: MedusaTree, acceptance: Acceptance,
+                    stopping: StoppingCriteria, traceTopK: Int, pool: ParallelFor, onToken: ((Int) -> Void)?,
+                    afterStep: ((KVCache, [Int]) -> Void)?) throws -> (generation: Generation, statistics: RunStatistics) {
         try heads.check(against: model)
         guard tree.depth <= heads.count else { throw MedusaError.treeTooDeep(depth: tree.depth, heads: heads.count) }
         let limit = model.shape.contextLength, C = model.shape.hiddenSize, V = model.shape.vocabularySize
@@ -205,6 +213,7 @@ public enum MedusaDecoding {
                 if !recorder.emit(step) { going = false; break }
             }
             if !going { break }
+            afterStep?(cache, recorder.output)
         }
         return (recorder.finish(), run)
     }
