@@ -272,7 +272,8 @@ public final class MedusaHeads: @unchecked Sendable {
             result.append(dir.appendingPathComponent(shippedRelativePath).path)
             dir = dir.deletingLastPathComponent()
         }
-        return result
+        var seen = Set<String>()
+        return result.filter { seen.insert($0).inserted }
     }
 
     /// The shipped heads (`shippedRelativePath`). Throws `MedusaError.shippedHeadsNotFound`
