@@ -7,7 +7,9 @@ The model is the Q4_1 GGUF Touchstone uses, loaded in Hugging Face transformers 
 prompt goes through SmolLM2's ChatML template exactly as `touchstone generate --chat` renders it
 (default system message, user turn, generation prompt; special tokens parsed; no BOS, since the file
 says add_bos_token = false). Greedy decoding (argmax), up to --max-new-tokens, stopping at the
-file's EOS (<|im_end|>, id 2), in batches with left padding and the KV cache, on 2 threads.
+file's EOS (<|im_end|>, id 2), in batches with left padding and the KV cache, on --threads PyTorch threads (default 2; on a
+machine whose cores are already busy, 1 is much faster, since 2 spinning threads then wait on each
+other).
 
 Output (not committed): <out>/data.jsonl, one line per prompt:
   {"id", "category", "prompt_ids", "response_ids", "stop": "eos"|"length", "hidden_offset"}

@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--final-val-positions", type=int, default=8192,
                     help="held-out positions for the float32 accuracy (seeded sample; 0: all)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--evals", type=int, default=10, help="held-out probes during training (for the curve)")
+    ap.add_argument("--probe-positions", type=int, default=1024, help="held-out positions per probe")
     ap.add_argument("--provisional-out", default=None,
                     help="also save the heads here halfway through training (an early file for testing)")
     args = ap.parse_args()
@@ -137,7 +139,7 @@ def main():
         return res
 
     rng = np.random.default_rng(args.seed)
-    val_probe = rng.choice(len(va_idx), size=min(2048, len(va_idx)), replace=False)
+    val_probe = rng.choice(len(va_idx), size=min(args.probe_positions, len(va_idx)), replace=False)
     xv, yv = batch_tensors(va_idx, va_tgt, val_probe)
 
     # Size the run: one timed step (gradients discarded) on a real batch.
@@ -153,7 +155,7 @@ def main():
     eval_seconds = time.time() - te
     steps_per_epoch = math.ceil(len(tr_idx) / args.batch)
     want = max(1, round(args.epochs * steps_per_epoch))
-    evals = 20
+    evals = args.evals
     fit = int((args.minutes * 60 - evals * eval_seconds) / step_seconds)
     steps = max(1, min(want, fit))
     warmup = max(1, round(0.05 * steps))
