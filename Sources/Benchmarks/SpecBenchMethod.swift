@@ -63,6 +63,12 @@ public struct SpecBenchMethod {
         SpecBenchMethod(LookaheadDecoding.Strategy(windowSize: windowSize, ngramSize: ngramSize, guessSetSize: guessSetSize))
     }
 
+    /// Medusa (`medusa`, greedy acceptance) with `heads` over the tree `choices` (a
+    /// `--medusa-choices` value), reported as `name`; `headsName` is what the record calls the heads.
+    public static func medusa(name: String = "medusa", heads: MedusaHeads, headsName: String, choices: String) throws -> SpecBenchMethod {
+        SpecBenchMethod(name: name, strategy: try MedusaDecoding.Strategy(heads: heads, headsName: headsName, choices: choices))
+    }
+
     /// The methods of `all` named in `names`, in the order named; a base name also selects its
     /// variants (`token-recycling` → `token-recycling@4`, …). The first method of `all` (the
     /// baseline) is put first when `names` does not start with it; a method named twice runs once.

@@ -113,6 +113,11 @@ public enum Catalog {
             add("lol-0", p0, LOLDecoding.Strategy(amateur: .layers(nil), amateurName: "half", parameters: .init(refocusIDs: refocusIDs(for: key))))
             add("speculative-sampling-0", p0, SpeculativeSampling.Strategy(draft: SpeculativeDraft(source: .layers(draftLayers), numTokens: 4), seed: 7,
                                                                             processors: try ProcessorSettings(SamplingParameters(temperature: 0.8))))
+            if !realModelKeys.contains(key) {
+                // Seeded random heads (regression fixtures; the SmolLM2 fixture needs the shipped heads).
+                add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "mc_sim_7b_63"))
+                add("medusa-typical-1", p1, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "tree-10", temperature: 0.7))
+            }
         }
         return result.entries + (try architectureEntries())
     }

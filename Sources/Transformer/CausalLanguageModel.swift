@@ -247,10 +247,14 @@ public struct ForwardTaps: Sendable, Equatable {
     /// The layer (0-based, GGUF's `blk.N`) whose named intermediates are recorded
     /// (`ForwardResult.intermediates`), or nil.
     public var intermediatesOfLayer: Int?
+    /// The final-norm output alone (`ForwardResult.finalNormOutput`, `[T, C]`), without the
+    /// per-layer copies: what Medusa's heads read. `layerOutputs` implies it.
+    public var finalNormOutput: Bool
 
-    public init(layerOutputs: Bool = false, intermediatesOfLayer: Int? = nil) {
+    public init(layerOutputs: Bool = false, intermediatesOfLayer: Int? = nil, finalNormOutput: Bool = false) {
         self.layerOutputs = layerOutputs
         self.intermediatesOfLayer = intermediatesOfLayer
+        self.finalNormOutput = finalNormOutput
     }
 
     /// Records nothing.

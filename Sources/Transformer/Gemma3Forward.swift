@@ -203,7 +203,7 @@ extension Gemma3Model {
         let logits = headLogits(output, xn, rows: rowsWithLogits, naive: useNaiveKernels, pool: pool)
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
-                             finalNormOutput: tapLayers ? xn : nil,
+                             finalNormOutput: tapLayers || taps.finalNormOutput ? xn : nil,
                              intermediates: taps.intermediatesOfLayer == nil ? nil : intermediates,
                              vocabularySize: c.vocabularySize)
     }

@@ -228,7 +228,7 @@ extension LlamaModel {
         let logits = headLogits(output, xn, rows: rowsWithLogits, naive: useNaiveKernels, pool: pool)
         return ForwardResult(logitRows: rowsWithLogits, logits: logits,
                              layerOutputs: tapLayers ? layerOutputs : nil,
-                             finalNormOutput: tapLayers ? xn : nil,
+                             finalNormOutput: tapLayers || taps.finalNormOutput ? xn : nil,
                              intermediates: taps.intermediatesOfLayer == nil ? nil : intermediates,
                              vocabularySize: c.vocabularySize)
     }

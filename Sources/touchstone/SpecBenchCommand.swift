@@ -34,11 +34,41 @@ func specBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws 
     }
     all.append(.aded)
     all.append(.lookahead(windowSize: w, ngramSize: n, guessSetSize: g))
+    all += try medusaMethods(args, model: model)
     guard let list = args.string("methods") else { return all }
     do {
         return try SpecBenchMethod.select(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, from: all)
     } catch BenchmarkError.unknownMethod(let name, let available) {
         throw CLIError("unknown method '\(name)' in --methods; available: \(available.joined(separator: ", "))")
+    }
+}
+
+/// Medusa in `bench --spec-bench`: `--medusa-heads FILE` (default: the shipped heads; without
+/// them and without `--medusa-heads`, Medusa is left out unless `--methods` names it) and
+/// `--medusa-choices NAME,NAME…` (one method per table, `medusa@NAME`) or one JSON list of paths.
+func medusaMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
+    let heads: MedusaHeads, headsName: String
+    do {
+        if let path = args.string("medusa-heads") {
+            (heads, headsName) = (try MedusaHeads.load(path: path), path)
+        } else {
+            (heads, headsName) = (try MedusaHeads.shipped(), "shipped")
+        }
+        try heads.check(against: model)
+    } catch let e as MedusaError {
+        let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("medusa") }
+        if args.string("medusa-heads") != nil || named { throw CLIError(e.description, usage: false) }
+        printError("note: Medusa left out (\(e.description))")
+        return []
+    }
+    let text = args.string("medusa-choices") ?? MedusaDecoding.Strategy.defaultChoices
+    let tables = text.trimmingCharacters(in: .whitespaces).hasPrefix("[") ? [text] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    do {
+        return try tables.map { table in
+            try SpecBenchMethod.medusa(name: tables.count == 1 ? "medusa" : "medusa@\(table)", heads: heads, headsName: headsName, choices: table)
+        }
+    } catch let e as MedusaError {
+        throw CLIError(e.description)
     }
 }
 

@@ -8,7 +8,9 @@ import Transformer
 /// ADED, lookahead) reproduce greedy decoding token for token.
 final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
     /// Option values the strategies need beyond their defaults (as `StrategyRecordTests` gives them).
-    static let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2"]
+    static let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2",
+                                                   // The shipped heads read SmolLM2's 576-wide states; seeded random heads fit any model.
+                                                   "medusa-heads": "random:7:3"]
 
     func testEveryRegisteredStrategyRunsAndTheGreedyVerifyingOnesEqualGreedy() throws {
         let prompt = [1, 2, 3, 4, 5, 17, 300, 17]
@@ -20,7 +22,7 @@ final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
             var lossless = 0
             for type in DecodingStrategies.all {
                 var values: [String: String] = [:]
-                for option in type.options where option.required || ["draft-layers", "context-ids"].contains(option.name) {
+                for option in type.options where option.required || ["draft-layers", "context-ids", "medusa-heads"].contains(option.name) {
                     values[option.name] = Self.required[option.name]
                 }
                 let strategy: any DecodingStrategy

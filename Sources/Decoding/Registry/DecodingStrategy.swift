@@ -99,6 +99,7 @@ public enum DecodingStrategies {
         LookaheadDecoding.Strategy.self,
         ContrastiveDecoding.Strategy.self,
         LOLDecoding.Strategy.self,
+        MedusaDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
