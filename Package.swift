@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["Tensors", "Formats", "Transformer"], swiftSettings: releaseTuning),
         .target(name: "Golden", dependencies: ["Formats", "Transformer", "Loader", "Decoding"], swiftSettings: releaseTuning),
         .target(name: "Benchmarks", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Decoding"], swiftSettings: releaseTuning),
-        .target(name: "Probing", dependencies: ["Tensors", "Transformer"], swiftSettings: releaseTuning),
+        .target(name: "Probing", dependencies: ["Tensors", "Formats", "Transformer"], swiftSettings: releaseTuning),
         .target(name: "TouchstoneTesting", dependencies: ["Golden"]),
         .executableTarget(name: "touchstone", dependencies: ["Tensors", "Formats", "Tokenization", "Transformer", "Loader", "Decoding", "Golden", "Benchmarks", "Probing"], swiftSettings: releaseTuning),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "GoldenTests", dependencies: ["Golden", "TouchstoneTesting", "Decoding", "Transformer", "Loader", "Formats"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Decoding", "Transformer", "Tokenization", "Formats", "Tensors"]),
         .testTarget(name: "CLITests", dependencies: ["touchstone"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Transformer", "Loader", "Tensors"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Transformer", "Loader", "Tensors", "Formats"]),
         .testTarget(name: "AgreementTests", dependencies: ["Decoding", "Transformer", "Loader", "Formats", "Tensors"]),
     ],
     swiftLanguageModes: [.v5]
