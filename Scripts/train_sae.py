@@ -228,7 +228,9 @@ def load_train(data, limit=None):
     with open(os.path.join(data, "corpus.json")) as f:
         meta = json.load(f)
     n = meta["written_positions"]
-    return x[: n if limit is None else min(n, limit)], meta
+    # Read into memory once (Float16, ~0.5 GB for 450k positions): random row gathers from the
+    # memory map dominated the step time.
+    return np.ascontiguousarray(x[: n if limit is None else min(n, limit)]), meta
 
 
 def jumprelu_functions(torch, bandwidth):

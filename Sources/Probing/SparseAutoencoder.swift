@@ -345,7 +345,7 @@ public enum SparseAutoencoderError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let name, let shape):
             return "the autoencoder file has no tensor \(name)" + (shape.map { " (expected shape \($0))" } ?? "")
         case .wrongShape(let name, let expected, let found):
-            return "tensor \(name) has shape \(found)" + (expected.map { ", expected \($0.map { $0 < 0 ? "r" : String($0) })" } ?? ", expected [n, d] with n, d > 0")
+            return "tensor \(name) has shape \(found)" + (expected.map { ", expected [\($0.map { $0 < 0 ? "r" : String($0) }.joined(separator: ", "))]" } ?? ", expected [n, d] with n, d > 0")
         case .unexpectedTensor(let name):
             return "unexpected tensor \(name); an autoencoder file holds \(SparseAutoencoder.tensorNames.sorted().joined(separator: ", "))"
         case .missingMetadata(let key): return "the autoencoder file's __metadata__ has no \"\(key)\""
