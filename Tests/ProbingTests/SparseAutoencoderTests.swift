@@ -149,7 +149,7 @@ final class SparseAutoencoderTests: XCTestCase {
         let peer = reference["r2_from_position_1"] as! Double
         let r2 = try XCTUnwrap(report.r2)
         XCTAssertEqual(r2, peer, accuracy: 1e-3)
-        XCTAssertGreaterThan(r2, 0.5)     // the peer's figure is 0.5234
+        XCTAssertGreaterThan(r2, 0.3)     // the peer's figure is 0.3406 (one short prompt, R² about its own mean)
         XCTAssertEqual(report.positions.map(\.l0), reference["l0"] as! [Int])
     }
 }
