@@ -26,6 +26,7 @@ Commands:
   explain     name the first layer/operation where two activation dumps part: touchstone explain REF CAND
   lens        the logit lens: each layer's top tokens and KL to the final layer, per prompt position
   neurons     decode every MLP neuron's direction through the LM head (--find TOKEN: its neurons)
+  atoms       a sparse autoencoder's active atoms per prompt position, each through the logit lens
   probe       the hyperdimensional (VSA) probe: a hypervector from the hidden states, read against concepts
   surplus     information surplus: what a layer's hidden state adds to the next token about the one after
   help        show help for a command: touchstone help <command>
@@ -75,13 +76,14 @@ let commandHelp: [String: String] = [
     "explain": explainHelp,
     "lens": lensHelp,
     "neurons": neuronsHelp,
+    "atoms": atomsHelp,
     "probe": probeHelp,
     "surplus": surplusHelp,
     "bench": "touchstone bench [--model M] [--threads T] [--runs N (default 5)] [--prompt-length P (default 64)]\n                 [--decode-tokens N (default 32)] [--no-naive] [--json]\n                 [--weights native|f32]\n  Prints prefill and decode tokens/s (median of runs), the machine's measured read bandwidth and\n  the decode rate as a fraction of the bandwidth bound for the weight bytes read per token, the\n  cost of an 8-token verification batch relative to one token, and the naive scalar path's rate.\ntouchstone bench --busy N [--rounds R (4)] [--prompt-length P (16)] [--decode-tokens N (32)] [--busy-seconds S (600)] [--threads T] [--json]\n  Starts N CPU-bound processes of its own (touchstone burn, each ending after S seconds at most, ended by PID\n  when the measurement ends), then alternates 1-thread and T-thread decode runs, R rounds: the busy-machine figure.\n  --busy 0 is the same protocol on an idle machine.\ntouchstone bench --batch-sweep [--prompt-length P (128)] [--runs N] [--sizes 1,2,3,…] [--json]\n  Cost of one verification pass of T = 1…81 tokens (or --sizes) (all rows with logits) relative to a one-token\n  step: the curve that decides which draft-tree size pays on this machine.\ntouchstone bench --tokenizer [--model M] [--text-file F (a JSON array of strings, or plain text)] [--convention transformers|llama.cpp]\n  Prints encode throughput in MB/s (single thread); plain text is encoded paragraph by paragraph, every byte counted.\n  M may be any file tokenize accepts (vocabulary-only GGUF files too); only the tokenizer is loaded.\ntouchstone bench --spec-bench [--questions FILE (Fixtures/spec-bench/question.jsonl)] [--per-category N (1)] [--max-new-tokens N (1024, the protocol)]\n                 [--methods greedy,prompt-lookup,speculative,…] [--categories a,b] [--skip-per-category K] [--json]\n                 [method options: --tree-nodes N,… --tree-shape reference|compact|chain,… --draft-threshold P,… --tree-stats FILE …]\n                 [--medusa-heads FILE (shipped heads; Medusa is left out without them)] [--medusa-choices NAME,…|JSON (chain-3)]\n  (Token Recycling by default: the paper's 80-node tree and a 6-node chain with --draft-threshold 0.3)\n  Runs every method on the first turn of each question (ChatML, greedy), checks token identity with greedy,\n  and prints MAT, tokens/s and speedup over greedy (same run) per category, with a progress line.\n  Without --questions: the Spec-Bench questions shipped in Fixtures/spec-bench/, looked up in the current\n  directory, then above the executable.\ntouchstone bench --evidence-qa [FILE (Fixtures/evidence-qa/cases.json)] [--max-new-tokens N (24)] [--json]\n  Greedy on evidence + question, CAD α 0.5 and 1.0 (question as prompt, evidence as context; ChatML) on counterfactual\n  cases: how many answers contain the evidence's answer vs the model's own, and cost per token against greedy.\ntouchstone bench --sparse-attention tidal [--text-file F (DOCS.md)] [--lengths 1024,2048,4096,7168] [--budgets 64,128,256,512]\n                 [--decode-tokens N (32)] [--runs N (1)] [--selection-layer S] [--reselection-layer R] [--json]\n  TidalDecode against full attention on the first n tokens of F, in one process: greedy agreement, teacher-forced\n  next-token top-1 agreement, and decode tokens/s of the gathered fast path and of full attention (DOCS.md 13.8).",
 ]
 
 /// Every command, in the order `usage` lists them.
-let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, activations, explain, lens, neurons, probe, surplus, help"
+let commandNames = "fetch, generate, distribution, logits, tokenize, detokenize, bench, vocab-table, fixtures, verify, activations, explain, lens, neurons, atoms, probe, surplus, help"
 
 func main() -> Int32 {
     var raw = Array(CommandLine.arguments.dropFirst())
@@ -129,6 +131,7 @@ func main() -> Int32 {
         case "explain": try explainCommand(raw)
         case "lens": try lensCommand(raw)
         case "neurons": try neuronsCommand(raw)
+        case "atoms": try atomsCommand(raw)
         case "probe": try probeCommand(raw)
         case "surplus": try surplusCommand(raw)
         case "burn": try burnCommand(raw)  // hidden: the competing process of bench --busy
