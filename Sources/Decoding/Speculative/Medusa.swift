@@ -1,3 +1,4 @@
+import Foundation
 import Formats
 import Tensors
 import Transformer
@@ -256,6 +257,9 @@ extension MedusaDecoding {
         /// Heads loaded up front (a file, or heads given in code); nil = resolved per run
         /// (`shipped` and `random:SEED:K`, which needs the model's shape).
         public var heads: MedusaHeads?
+        /// SHA-256 of the heads file (`shipped` or a path), recorded so that a fixture names the
+        /// weights it ran with; nil for seeded random heads and heads given in code.
+        public var headsSHA256: String?
 
         /// - Parameters:
         ///   - heads: `shipped`, a safetensors path (loaded now), or `random:SEED:K`.
@@ -270,9 +274,13 @@ extension MedusaDecoding {
             tree = try MedusaTree.named(choices)
             acceptance = temperature == 0 ? .greedy
                 : .typical(temperature: temperature, posteriorThreshold: posteriorThreshold, posteriorAlpha: posteriorAlpha)
+            if heads == "shipped", let path = MedusaHeads.shippedCandidates().first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                headsSHA256 = try? SHA256.hexDigest(ofFile: path)
+            }
             if heads != "shipped", Self.randomSpec(heads) == nil {
                 if heads.hasPrefix("random:") { throw MedusaError.invalidHeads("'\(heads)': seeded random heads are written random:SEED:K (K heads ≥ 1)") }
                 self.heads = try MedusaHeads.load(path: heads)
+                headsSHA256 = try? SHA256.hexDigest(ofFile: heads)
                 guard tree.depth <= self.heads!.count else { throw MedusaError.treeTooDeep(depth: tree.depth, heads: self.heads!.count) }
             }
         }
@@ -300,7 +308,9 @@ extension MedusaDecoding {
         }
 
         public var parameters: [(String, JSONValue)] {
-            var p: [(String, JSONValue)] = [("medusa_heads", .string(headsName)), ("medusa_choices", .string(choicesName))]
+            var p: [(String, JSONValue)] = [("medusa_heads", .string(headsName))]
+            if let headsSHA256 { p.append(("medusa_heads_sha256", .string(headsSHA256))) }
+            p.append(("medusa_choices", .string(choicesName)))
             switch acceptance {
             case .greedy: p.append(("temperature", .double(0)))
             case .typical(let t, let threshold, let alpha):
