@@ -9,9 +9,10 @@ import Transformer
 /// same values and generate the same tokens. A parameter missing from the record (one that
 /// drives the run) or one that drives nothing shows up as a difference.
 final class StrategyRecordTests: XCTestCase {
-    /// Record keys that describe a fixed procedure rather than an option (the portable generator,
-    /// ADED's table source); every other recorded key must be a declared option.
-    static let descriptiveKeys: Set<String> = ["rng", "table"]
+    /// Record keys that describe a fixed procedure or input rather than an option (the portable
+    /// generator, ADED's table source, the SHA-256 of the Medusa heads file that `--medusa-heads`
+    /// named); every other recorded key must be a declared option.
+    static let descriptiveKeys: Set<String> = ["rng", "table", "medusa_heads_sha256"]
     static let sharedKeys: Set<String> = ["max_new_tokens", "eos", "trace_top_k"]
 
     /// The strategy `DecodingStrategies` builds from a record's option values and seed alone.
