@@ -1,3 +1,5 @@
+import Foundation
+
 /// SentencePiece-style BPE over `▁`-escaped text with byte fallback: Llama 2 (`llama-spm`),
 /// Phi-3 and Gemma 3 (GGUF `tokenizer.ggml.model = "llama"`, merging by token score), and
 /// Gemma 4 (`"gemma4"`, merging by merge rank after splitting at newlines).
@@ -19,6 +21,18 @@
 /// 5. Each final symbol becomes its vocabulary id; a symbol that is not an entry (in score mode
 ///    only ever an unmerged scalar, since a pair merges only into an entry, so llama.cpp's
 ///    `resegment` re-split never applies) becomes one `<0xXX>` token per UTF-8 byte.
+///
+/// Steps 4–5 run on space-boundary chunks rather than on the whole fragment, with the same
+/// result: a fragment is cut before every `▁` whose preceding scalar `p` can never be joined to a
+/// following `▁` by this vocabulary. By scores a merge always makes a vocabulary entry, so a
+/// symbol could cross the cut only if some entry contains `p▁`; by ranks the first symbol to cross
+/// it would come from a rule whose left part ends with `p` and whose right part starts with `▁`.
+/// `init` collects every such `p` from the entries (scores) or the rules (ranks); at any other cut
+/// no merge can cross, and merges on either side never change the candidates on the other, so
+/// each chunk merges exactly as it would inside the whole fragment (the heap's leftmost tie rule
+/// only orders merges of different chunks against each other). Chunks of up to 64 bytes are
+/// cached (`WordCache`), so a repeated word is merged once. `encodeReference` keeps the
+/// whole-fragment path, which the tests compare against.
 ///
 /// Decoding: `▁` → space, `<0xXX>` → that byte, other pieces as their UTF-8 text. With
 /// `addsSpacePrefix` one leading space is removed from the first non-special token's piece, so
@@ -59,6 +73,13 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     private let specialIDs: Set<Int>
     private let allMatcher: AddedTokenMatcher
     private let userMatcher: AddedTokenMatcher
+    /// Scalars (UTF-8 bytes packed little-endian, `packedScalar`) that a merge may join to a
+    /// following `▁`: no chunk cut is made after them. ASCII scalars are looked up in the table.
+    private let joinsBeforeSpace: Set<UInt32>
+    private let asciiJoinsBeforeSpace: [Bool]
+
+    private let cacheLock = NSLock()
+    private var sharedCache = WordCache()
 
     /// Builds a tokenizer from GGUF-style arrays.
     ///
@@ -135,6 +156,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             ranks = table
             usesRanks = true
         }
+        let joining = SentencePieceTokenizer.scalarsJoiningSpace(pieces: pieces, priority: priority)
+        joinsBeforeSpace = joining
+        asciiJoinsBeforeSpace = (0..<128).map { joining.contains(UInt32($0)) }
 
         var arena: [UInt8] = []
         var offsets: [Int32] = [0]
@@ -165,6 +189,47 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         userMatcher = AddedTokenMatcher(added.filter { !$0.isSpecial })
     }
 
+    /// Every scalar `p` for which the vocabulary can join `p` to a following `▁`: by scores, `p`
+    /// followed by `▁` inside some entry; by ranks, `p` ending the left part of a rule whose right
+    /// part starts with `▁`.
+    static func scalarsJoiningSpace(pieces: [String], priority: MergePriority) -> Set<UInt32> {
+        let space = packedScalar(Array("\u{2581}".utf8), 0, 3)
+        var result = Set<UInt32>()
+        func scalars(_ utf8: [UInt8]) -> [UInt32] {
+            var out: [UInt32] = []
+            var i = 0
+            while i < utf8.count {
+                let length = min(scalarLength(utf8[i]), utf8.count - i)
+                out.append(packedScalar(utf8, i, length))
+                i += length
+            }
+            return out
+        }
+        switch priority {
+        case .scores:
+            for piece in pieces where piece.utf8.count >= 4 {
+                let s = scalars(Array(piece.utf8))
+                for i in 1..<max(s.count, 1) where s[i] == space { result.insert(s[i - 1]) }
+            }
+        case .mergeRanks(let rules):
+            for rule in rules {
+                let utf8 = Array(rule.utf8)
+                guard utf8.count >= 3, let cut = utf8[1...].firstIndex(of: 0x20), cut < utf8.count - 1 else { continue }
+                let left = scalars(Array(utf8[..<cut])), right = scalars(Array(utf8[(cut + 1)...]))
+                if right.first == space, let last = left.last { result.insert(last) }
+            }
+        }
+        return result
+    }
+
+    /// The UTF-8 bytes `bytes[start..<start+length]` (one scalar, 1–4 bytes) packed little-endian.
+    @inline(__always)
+    static func packedScalar<C: RandomAccessCollection>(_ bytes: C, _ start: Int, _ length: Int) -> UInt32 where C.Element == UInt8, C.Index == Int {
+        var value: UInt32 = 0
+        for k in 0..<length { value |= UInt32(bytes[start + k]) << (8 * UInt32(k)) }
+        return value
+    }
+
     /// `<0xXX>`, uppercase hex: the byte-fallback piece of `byte`.
     static func byteTokenName(_ byte: UInt8) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
@@ -191,6 +256,29 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     // MARK: - Encoding
 
     public func encode(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+        if cacheLock.try() {
+            defer { cacheLock.unlock() }
+            return encode(text, parseSpecialTokens: parseSpecialTokens, chunked: true, cache: &sharedCache)
+        }
+        var cache = WordCache()
+        return encode(text, parseSpecialTokens: parseSpecialTokens, chunked: true, cache: &cache)
+    }
+
+    /// `encode` with steps 4–5 on each whole fragment (no chunks, no cache): the reference the
+    /// chunked path is tested against.
+    public func encodeReference(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+        var cache = WordCache()
+        return encode(text, parseSpecialTokens: parseSpecialTokens, chunked: false, cache: &cache)
+    }
+
+    /// Empties the shared chunk cache (used by benchmarks that measure a cold start).
+    public func clearCache() {
+        cacheLock.lock()
+        sharedCache = WordCache()
+        cacheLock.unlock()
+    }
+
+    private func encode(_ text: String, parseSpecialTokens: Bool, chunked: Bool, cache: inout WordCache) -> [Int] {
         var output: [Int] = []
         var text = text
         text.withUTF8 { bytes in
@@ -204,12 +292,23 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
                     output.append(id)
                     previousWasToken = true
                 case .text(let range):
-                    buffer.removeAll(keepingCapacity: true)
-                    if addsSpacePrefix && previousWasToken { buffer.append(contentsOf: [0xE2, 0x96, 0x81]) }
-                    for byte in bytes[range] {
-                        if byte == 0x20 { buffer.append(contentsOf: [0xE2, 0x96, 0x81]) } else { buffer.append(byte) }
+                    // At most three bytes per input byte (a space becomes E2 96 81), plus the prefix.
+                    let prefix = addsSpacePrefix && previousWasToken
+                    let capacity = 3 * range.count + 3
+                    if buffer.count < capacity { buffer = [UInt8](repeating: 0, count: capacity) }
+                    let used = buffer.withUnsafeMutableBufferPointer { out -> Int in
+                        var n = 0
+                        func space() { out[n] = 0xE2; out[n + 1] = 0x96; out[n + 2] = 0x81; n += 3 }
+                        if prefix { space() }
+                        for i in range {
+                            let byte = bytes[i]
+                            if byte == 0x20 { space() } else { out[n] = byte; n += 1 }
+                        }
+                        return n
                     }
-                    encodeFragment(buffer, into: &output)
+                    buffer.withUnsafeBufferPointer {
+                        encodeFragment(UnsafeBufferPointer(rebasing: $0[..<used]), chunked: chunked, cache: &cache, into: &output)
+                    }
                     previousWasToken = false
                 }
             }
@@ -217,9 +316,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         return output
     }
 
-    private func encodeFragment(_ text: [UInt8], into output: inout [Int]) {
+    private func encodeFragment(_ text: UnsafeBufferPointer<UInt8>, chunked: Bool, cache: inout WordCache, into output: inout [Int]) {
         if !usesRanks {
-            mergeWord(text, 0..<text.count, into: &output)
+            if chunked { encodeChunks(text, 0..<text.count, cache: &cache, into: &output) } else { mergeWord(text, 0..<text.count, into: &output) }
             return
         }
         // Rank mode: runs of "\n" and runs of anything else (`[^\n]+|[\n]+`).
@@ -228,13 +327,46 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             let isNewline = text[start] == 0x0A
             var end = start + 1
             while end < text.count && (text[end] == 0x0A) == isNewline { end += 1 }
-            if isNewline, let id = idForPiece[text[start..<end]] {
+            if isNewline, let id = pieceTable.id(text.baseAddress! + start, end - start) {
                 output.append(Int(id))
+            } else if chunked {
+                encodeChunks(text, start..<end, cache: &cache, into: &output)
             } else {
                 mergeWord(text, start..<end, into: &output)
             }
             start = end
         }
+    }
+
+    /// Steps 4–5 on `text[range]` cut into space-boundary chunks (see the type's documentation).
+    private func encodeChunks(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, cache: inout WordCache, into output: inout [Int]) {
+        var chunkStart = range.lowerBound
+        var p = range.lowerBound
+        var previous: UInt32 = 0
+        while p < range.upperBound {
+            let length = min(SentencePieceTokenizer.scalarLength(text[p]), range.upperBound - p)
+            if length == 3 && p > chunkStart && text[p] == 0xE2 && text[p + 1] == 0x96 && text[p + 2] == 0x81 {
+                let joins = previous < 128 ? asciiJoinsBeforeSpace[Int(previous)] : joinsBeforeSpace.contains(previous)
+                if !joins {
+                    encodeChunk(text, chunkStart..<p, cache: &cache, into: &output)
+                    chunkStart = p
+                }
+            }
+            previous = SentencePieceTokenizer.packedScalar(text, p, length)
+            p += length
+        }
+        if chunkStart < range.upperBound { encodeChunk(text, chunkStart..<range.upperBound, cache: &cache, into: &output) }
+    }
+
+    /// One chunk, merged or taken from `cache` (chunks of up to 64 bytes are cached).
+    private func encodeChunk(_ text: UnsafeBufferPointer<UInt8>, _ chunk: Range<Int>, cache: inout WordCache, into output: inout [Int]) {
+        guard chunk.count <= WordCache.maximumWordBytes else { return mergeWord(text, chunk, into: &output) }
+        let word = UnsafeBufferPointer(rebasing: text[chunk])
+        let hash = WordCache.hash(word)
+        if cache.appendCached(word, hash: hash, to: &output) { return }
+        let before = output.count
+        mergeWord(text, chunk, into: &output)
+        cache.insert(word, hash: hash, ids: output[before...])
     }
 
     private struct Symbol {
@@ -254,12 +386,8 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
     }
 
-    private func mergeWord(_ text: [UInt8], _ range: Range<Int>, into output: inout [Int]) {
-        if range.isEmpty { return }
-        text.withUnsafeBufferPointer { mergeWord($0, range, into: &output) }
-    }
-
     private func mergeWord(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int]) {
+        if range.isEmpty { return }
         let base = text.baseAddress
         func lookup(_ start: Int, _ count: Int) -> Int32? { pieceTable.id(base.map { $0 + start }, count) }
         var symbols: [Symbol] = []

@@ -78,6 +78,11 @@ struct WordCache {
         entryCount += 1
     }
 
+    /// `insert` for ids held as `Int`s (each fits in `Int32`: ids index a vocabulary).
+    mutating func insert(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, ids: ArraySlice<Int>) {
+        insert(word, hash: hash, ids: ArraySlice(ids.map { Int32(truncatingIfNeeded: $0) }))
+    }
+
     mutating func clear() {
         for i in 0..<hashes.count { hashes[i] = 0 }
         keyArena.removeAll(keepingCapacity: true)

@@ -19,6 +19,9 @@ import Foundation
 ///    must match at the start (it carries the `▁`), every later one continues. A word with an
 ///    unmatchable position becomes one `[UNK]`.
 ///
+/// Words of up to 64 bytes are cached (normalized bytes → ids, `WordCache`), so a repeated word
+/// is matched once; the result never depends on the cache.
+///
 /// Decoding: `▁` → space, so `decode` gives a space before every word-initial piece; the text is
 /// lowercased and unaccented as normalization made it, so it does not round-trip in general.
 public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
@@ -34,7 +37,18 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
 
     private let pieces: [String]
     private let idForPiece: [ArraySlice<UInt8>: Int32]
+    /// `idForPiece` as a byte-string table, for the matching loop.
+    private let pieceTable: ByteStringTable
     private let maximumPieceBytes: Int
+    private let cacheLock = NSLock()
+    private var sharedCache = EncodeCache()
+
+    /// Remembered results: word ids, and `normalize(_:)` of non-ASCII scalars (the general path
+    /// builds `String`s); cleared when full, never changing a result.
+    struct EncodeCache {
+        var words = WordCache()
+        var scalars: [UInt32: Normalized] = [:]
+    }
     private let decodeArena: [UInt8]
     private let decodeOffsets: [Int32]
     private let specialIDs: Set<Int>
@@ -93,6 +107,7 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
             offsets.append(Int32(arena.count))
         }
         idForPiece = lookup
+        pieceTable = ByteStringTable(pieces.map { Array($0.utf8) })
         maximumPieceBytes = longest
         decodeArena = arena
         decodeOffsets = offsets
@@ -103,8 +118,26 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     }
 
     public func encode(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+        if cacheLock.try() {
+            defer { cacheLock.unlock() }
+            return encode(text, parseSpecialTokens: parseSpecialTokens, cache: &sharedCache)
+        }
+        var cache = EncodeCache()
+        return encode(text, parseSpecialTokens: parseSpecialTokens, cache: &cache)
+    }
+
+    /// Empties the shared word cache (used by benchmarks that measure a cold start).
+    public func clearCache() {
+        cacheLock.lock()
+        sharedCache = EncodeCache()
+        cacheLock.unlock()
+    }
+
+    private func encode(_ text: String, parseSpecialTokens: Bool, cache: inout EncodeCache) -> [Int] {
         var output: [Int] = []
         var text = text
+        var word: [UInt8] = []
+        var scratch: [UInt8] = []
         text.withUTF8 { bytes in
             var segments: [TextSegment] = []
             (parseSpecialTokens ? allMatcher : userMatcher).split(bytes, 0..<bytes.count, into: &segments)
@@ -112,8 +145,16 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
                 switch segment {
                 case .token(let id): output.append(id)
                 case .text(let range):
-                    let fragment = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-                    for word in words(fragment) { encodeWord(word, into: &output) }
+                    forEachWord(UnsafeBufferPointer(rebasing: bytes[range]), buffer: &word, scalars: &cache.scalars) { normalized in
+                        guard normalized.count <= WordCache.maximumWordBytes else {
+                            return encodeWord(normalized, scratch: &scratch, into: &output)
+                        }
+                        let hash = WordCache.hash(normalized)
+                        if cache.words.appendCached(normalized, hash: hash, to: &output) { return }
+                        let before = output.count
+                        encodeWord(normalized, scratch: &scratch, into: &output)
+                        cache.words.insert(normalized, hash: hash, ids: output[before...])
+                    }
                 }
             }
         }
@@ -163,15 +204,50 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     /// The normalized words of a text fragment (step 2), as UTF-8.
     func words(_ text: String) -> [[UInt8]] {
         var result: [[UInt8]] = []
-        var current: [UInt8] = []
+        var text = text
+        var buffer: [UInt8] = []
+        var scalars: [UInt32: Normalized] = [:]
+        text.withUTF8 { bytes in forEachWord(bytes, buffer: &buffer, scalars: &scalars) { result.append(Array($0)) } }
+        return result
+    }
+
+    /// Calls `body` with each normalized word of the UTF-8 text `bytes` (step 2), built in
+    /// `buffer`. ASCII scalars take their normalization from `asciiNormalization`, others from
+    /// (and into) `scalars`.
+    private func forEachWord(_ bytes: UnsafeBufferPointer<UInt8>, buffer current: inout [UInt8], scalars: inout [UInt32: Normalized],
+                             _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        current.removeAll(keepingCapacity: true)
         func flush() {
-            if !current.isEmpty { result.append(current); current.removeAll(keepingCapacity: true) }
+            if !current.isEmpty {
+                current.withUnsafeBufferPointer { body($0) }
+                current.removeAll(keepingCapacity: true)
+            }
         }
         func append(_ scalar: Unicode.Scalar) {
             if scalar.value < 0x80 { current.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { current.append($0) } }
         }
-        for original in text.unicodeScalars {
-            switch original.value < 0x80 ? asciiNormalization[Int(original.value)] : normalize(original) {
+        var i = 0
+        while i < bytes.count {
+            let lead = bytes[i]
+            let normalized: Normalized
+            if lead < 0x80 {
+                normalized = asciiNormalization[Int(lead)]
+                i += 1
+            } else {
+                // `bytes` is valid UTF-8 (it comes from a String).
+                let length = SentencePieceTokenizer.scalarLength(lead)
+                var value = UInt32(lead) & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07)
+                for k in 1..<length { value = value << 6 | (UInt32(bytes[i + k]) & 0x3F) }
+                i += length
+                if let known = scalars[value] {
+                    normalized = known
+                } else {
+                    normalized = normalize(Unicode.Scalar(value) ?? "\u{FFFD}")
+                    if scalars.count >= 1 << 16 { scalars.removeAll(keepingCapacity: true) }
+                    scalars[value] = normalized
+                }
+            }
+            switch normalized {
             case .wordBreak: flush()
             case .dropped: continue
             case .ownWord(let scalar):
@@ -182,7 +258,6 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
             }
         }
         flush()
-        return result
     }
 
     static func isChineseCharacter(_ v: UInt32) -> Bool {
@@ -191,30 +266,33 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
             || (0xF900...0xFAFF).contains(v) || (0x2F800...0x2FA1F).contains(v)
     }
 
-    /// Greedy longest-match over the bytes of `▁word` (step 3).
-    private func encodeWord(_ word: [UInt8], into output: inout [Int]) {
-        let text: [UInt8] = [0xE2, 0x96, 0x81] + word
-        let n = text.count
-        var ids: [Int] = []
-        var i = 0
-        while i < n {
-            var matched = false
-            var j = min(n, i + maximumPieceBytes + 1)
-            while j > i {
-                if let id = idForPiece[text[i..<j]] {
-                    ids.append(Int(id))
-                    i = j
-                    matched = true
-                    break
+    /// Greedy longest-match over the bytes of `▁word` (step 3); `scratch` holds `▁word`.
+    private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, scratch text: inout [UInt8], into output: inout [Int]) {
+        text.removeAll(keepingCapacity: true)
+        text.append(contentsOf: [0xE2, 0x96, 0x81])
+        text.append(contentsOf: word)
+        let before = output.count
+        let matchedAll = text.withUnsafeBufferPointer { text -> Bool in
+            let n = text.count
+            var i = 0
+            while i < n {
+                var j = min(n, i + maximumPieceBytes)
+                var id: Int32?
+                while j > i {
+                    id = pieceTable.id(text.baseAddress! + i, j - i)
+                    if id != nil { break }
+                    j -= 1
                 }
-                j -= 1
+                guard let id else { return false }
+                output.append(Int(id))
+                i = j
             }
-            if !matched {
-                if let unknownID { output.append(unknownID) }
-                return
-            }
+            return true
         }
-        output.append(contentsOf: ids)
+        if !matchedAll {
+            output.removeSubrange(before...)
+            if let unknownID { output.append(unknownID) }
+        }
     }
 
     public func appendBytes(of id: Int, skipSpecialTokens: Bool, to bytes: inout [UInt8]) throws {
