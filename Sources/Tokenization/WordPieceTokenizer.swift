@@ -136,7 +136,8 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
     private func encode(_ text: String, parseSpecialTokens: Bool, cache: inout EncodeCache) -> [Int] {
         var output: [Int] = []
         var text = text
-        var word: [UInt8] = []
+        var words: [UInt8] = []
+        var ends: [Int] = []
         var scratch: [UInt8] = []
         text.withUTF8 { bytes in
             var segments: [TextSegment] = []
@@ -145,15 +146,22 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
                 switch segment {
                 case .token(let id): output.append(id)
                 case .text(let range):
-                    forEachWord(UnsafeBufferPointer(rebasing: bytes[range]), buffer: &word, scalars: &cache.scalars) { normalized in
-                        guard normalized.count <= WordCache.maximumWordBytes else {
-                            return encodeWord(normalized, scratch: &scratch, into: &output)
+                    normalizedWords(UnsafeBufferPointer(rebasing: bytes[range]), into: &words, ends: &ends, scalars: &cache.scalars)
+                    words.withUnsafeBufferPointer { words in
+                        var start = 0
+                        for end in ends {
+                            let word = UnsafeBufferPointer(rebasing: words[start..<end])
+                            start = end
+                            guard word.count <= WordCache.maximumWordBytes else {
+                                encodeWord(word, scratch: &scratch, into: &output)
+                                continue
+                            }
+                            let hash = WordCache.hash(word)
+                            if cache.words.appendCached(word, hash: hash, to: &output) { continue }
+                            let before = output.count
+                            encodeWord(word, scratch: &scratch, into: &output)
+                            cache.words.insert(word, hash: hash, ids: output[before...])
                         }
-                        let hash = WordCache.hash(normalized)
-                        if cache.words.appendCached(normalized, hash: hash, to: &output) { return }
-                        let before = output.count
-                        encodeWord(normalized, scratch: &scratch, into: &output)
-                        cache.words.insert(normalized, hash: hash, ids: output[before...])
                     }
                 }
             }
@@ -203,29 +211,22 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
 
     /// The normalized words of a text fragment (step 2), as UTF-8.
     func words(_ text: String) -> [[UInt8]] {
-        var result: [[UInt8]] = []
         var text = text
-        var buffer: [UInt8] = []
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
         var scalars: [UInt32: Normalized] = [:]
-        text.withUTF8 { bytes in forEachWord(bytes, buffer: &buffer, scalars: &scalars) { result.append(Array($0)) } }
-        return result
+        text.withUTF8 { normalizedWords($0, into: &bytes, ends: &ends, scalars: &scalars) }
+        var start = 0
+        return ends.map { end in defer { start = end }; return Array(bytes[start..<end]) }
     }
 
-    /// Calls `body` with each normalized word of the UTF-8 text `bytes` (step 2), built in
-    /// `buffer`. ASCII scalars take their normalization from `asciiNormalization`, others from
-    /// (and into) `scalars`.
-    private func forEachWord(_ bytes: UnsafeBufferPointer<UInt8>, buffer current: inout [UInt8], scalars: inout [UInt32: Normalized],
-                             _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        current.removeAll(keepingCapacity: true)
-        func flush() {
-            if !current.isEmpty {
-                current.withUnsafeBufferPointer { body($0) }
-                current.removeAll(keepingCapacity: true)
-            }
-        }
-        func append(_ scalar: Unicode.Scalar) {
-            if scalar.value < 0x80 { current.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { current.append($0) } }
-        }
+    /// The normalized words of the UTF-8 text `bytes` (step 2), concatenated in `words` with the
+    /// end offset of each in `ends` (both replaced). ASCII scalars take their normalization from
+    /// `asciiNormalization`, others from (and into) `scalars`.
+    private func normalizedWords(_ bytes: UnsafeBufferPointer<UInt8>, into words: inout [UInt8], ends: inout [Int],
+                                 scalars: inout [UInt32: Normalized]) {
+        words.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
         var i = 0
         while i < bytes.count {
             let lead = bytes[i]
@@ -248,16 +249,22 @@ public final class WordPieceTokenizer: Tokenizer, @unchecked Sendable {
                 }
             }
             switch normalized {
-            case .wordBreak: flush()
+            case .wordBreak:
+                if words.count > (ends.last ?? 0) { ends.append(words.count) }
             case .dropped: continue
             case .ownWord(let scalar):
-                flush()
-                append(scalar)
-                flush()
-            case .appended(let scalar): append(scalar)
+                if words.count > (ends.last ?? 0) { ends.append(words.count) }
+                WordPieceTokenizer.append(scalar, to: &words)
+                ends.append(words.count)
+            case .appended(let scalar): WordPieceTokenizer.append(scalar, to: &words)
             }
         }
-        flush()
+        if words.count > (ends.last ?? 0) { ends.append(words.count) }
+    }
+
+    @inline(__always)
+    static func append(_ scalar: Unicode.Scalar, to bytes: inout [UInt8]) {
+        if scalar.value < 0x80 { bytes.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { bytes.append($0) } }
     }
 
     static func isChineseCharacter(_ v: UInt32) -> Bool {

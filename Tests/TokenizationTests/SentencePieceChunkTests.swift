@@ -72,4 +72,26 @@ final class SentencePieceChunkTests: XCTestCase {
             }
         }
     }
+
+    /// Word and chunk caches never change a result: every suite vocabulary gives the same ids for
+    /// fuzz texts encoded in a row (warm caches) and each after `clearCache()` (cold).
+    func testCachedEncodingEqualsAColdEncodingOnEverySuiteVocabulary() throws {
+        guard let directory = LlamaCppVocabularySuiteTests.directory else {
+            throw XCTSkip("llama.cpp's vocabulary suite not found: run Scripts/fetch_llama_vocab_suite.sh")
+        }
+        let texts = Self.fuzzTexts(count: 150, seed: 31)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("ggml-vocab-") && $0.hasSuffix(".gguf.inp") }
+            .map { String($0.dropLast(4)) }  // the vocabularies of the suite (those with inputs)
+        XCTAssertGreaterThanOrEqual(names.count, 15)
+        for name in names.sorted() {
+            let tokenizer = try TokenizerLoader.load(path: directory + "/" + name, convention: .llamaCpp)
+            let warm = (texts + texts).map { tokenizer.encode($0, parseSpecialTokens: true) }
+            for (i, text) in texts.enumerated() {
+                tokenizer.clearCache()
+                let cold = tokenizer.encode(text, parseSpecialTokens: true)
+                XCTAssertEqual(cold, warm[i], "\(name): \(text.debugDescription)")
+                XCTAssertEqual(cold, warm[i + texts.count], "\(name), second pass: \(text.debugDescription)")
+            }
+        }
+    }
 }
