@@ -188,7 +188,24 @@ public struct PPDTreeTable: Sendable, Equatable {
     /// - `wide`: key K: the top 3 guesses at depth 1 and the chain `[0], [0,0], …`, every node n = K.
     /// - `dynamic`: every key d = 1…K: the top 2 guesses at depth 1 and the chain of depth d below
     ///   rank 0; rank-0 nodes carry n = d's full chain (K) and rank-1 nodes n = 1, so the key moves.
-    public static let namedTables: [String] = ["chain", "wide", "dynamic"]
+    /// - `vicuna-7b-5`, `vicuna-7b-10`, `vicuna-7b-105`: the reference's `dynamic_sparse_trees_5`,
+    ///   `_10` and `_105` for Vicuna-7B (`prompt/inference/dynamic_sparse_trees_3_vicuna_7b.py`, `acc`
+    ///   dropped), K = 3 only. `_105` (the reference's default for that model) has 10 / 33 / 34 real
+    ///   nodes and 44 / 109 / 109 inputs for keys 1 / 2 / 3.
+    public static let namedTables: [String] = ["chain", "wide", "dynamic", "vicuna-7b-5", "vicuna-7b-10", "vicuna-7b-105"]
+
+    /// The reference's tables (K = 3), keyed by name.
+    static let referenceTables: [String: [Int: [(path: [Int], n: Int)]]] = [
+        "vicuna-7b-5": [1: [([0], 1), ([1], 2)], 2: [([0], 1), ([1], 2)], 3: [([0], 1), ([1], 2)]],
+        "vicuna-7b-10": [1: [([0], 2), ([1], 2), ([2], 1), ([3], 1)],
+                         2: [([0], 1), ([1], 1), ([0, 0], 1), ([2], 1), ([0, 1], 1)],
+                         3: [([0], 1), ([1], 1), ([0, 0], 1), ([2], 1), ([0, 1], 1)]],
+        "vicuna-7b-105": [
+            1: [([0], 3), ([1], 3), ([2], 3), ([3], 3), ([4], 3), ([5], 3), ([6], 3), ([7], 3), ([8], 3), ([9], 3)],
+            2: [([0], 3), ([1], 3), ([0, 0], 3), ([2], 2), ([0, 1], 3), ([3], 2), ([0, 2], 3), ([1, 0], 3), ([4], 2), ([0, 3], 2), ([5], 2), ([1, 1], 2), ([0, 4], 2), ([2, 0], 2), ([6], 2), ([0, 5], 2), ([7], 2), ([0, 6], 2), ([3, 0], 2), ([1, 2], 2), ([2, 1], 2), ([0, 7], 2), ([8], 2), ([0, 8], 2), ([9], 2), ([1, 3], 2), ([4, 0], 2), ([0, 9], 2), ([3, 1], 2), ([1, 4], 2), ([2, 2], 2), ([5, 0], 2), ([1, 5], 2)],
+            3: [([0], 3), ([1], 3), ([0, 0], 3), ([2], 2), ([0, 1], 2), ([3], 2), ([0, 2], 2), ([1, 0], 2), ([4], 2), ([0, 3], 2), ([5], 2), ([1, 1], 2), ([0, 0, 0], 2), ([0, 4], 2), ([2, 0], 2), ([6], 2), ([0, 5], 2), ([0, 0, 1], 2), ([7], 2), ([0, 6], 2), ([3, 0], 2), ([1, 2], 2), ([0, 1, 0], 2), ([2, 1], 2), ([0, 7], 2), ([0, 0, 2], 2), ([8], 2), ([0, 8], 2), ([9], 2), ([0, 1, 1], 2), ([1, 3], 2), ([4, 0], 2), ([0, 9], 2), ([0, 0, 3], 2)],
+        ],
+    ]
 
     /// The table `name` for `K` prompt tokens (nil for an unknown name).
     public static func named(_ name: String, promptCount K: Int) -> [Int: [(path: [Int], n: Int)]]? {
@@ -200,7 +217,7 @@ public struct PPDTreeTable: Sendable, Equatable {
             var table: [Int: [(path: [Int], n: Int)]] = [:]
             for d in 1...K { table[d] = chain(d).map { ($0, K) } + [([1], 1)] }
             return table
-        default: return nil
+        default: return referenceTables[name]
         }
     }
 
