@@ -262,6 +262,18 @@ final class ParallelPromptDecodingTests: XCTestCase {
                                  ["num_special_tokens": "3"])
         XCTAssertTrue(message { _ = try PPDPrompts.load(path: disagree) }.contains("num_special_tokens = 3"))
         XCTAssertTrue(message { _ = try PPDPrompts.load(path: dir.appendingPathComponent("none").path) }.contains("no prompt-embedding file"))
+        // An authors'-style adapter directory: adapter_config.json beside adapter_model.safetensors.
+        let adapter = dir.appendingPathComponent("adapter")
+        try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+        let adapterModel = adapter.appendingPathComponent("adapter_model.safetensors").path
+        try SafetensorsWriter.write([(name: "prompt_embeddings", dtype: .f32, shape: [6, 4], values: [Float](repeating: 0, count: 24))], metadata: [:], to: adapterModel)
+        let configPath = adapter.appendingPathComponent("adapter_config.json")
+        try Data(#"{"num_special_tokens": 3, "virtual_tokens_per_special_token": 2, "peft_type": "PROMPT_TUNING"}"#.utf8).write(to: configPath)
+        XCTAssertTrue(message { _ = try PPDPrompts.load(path: adapterModel) }.contains("virtual_tokens_per_special_token = 2"))
+        try Data(#"{"num_special_tokens": 3, "virtual_tokens_per_special_token": 1}"#.utf8).write(to: configPath)
+        XCTAssertTrue(message { _ = try PPDPrompts.load(path: adapterModel) }.contains("num_special_tokens = 3 but the embeddings have 6 rows"))
+        try Data(#"{"num_special_tokens": 6, "virtual_tokens_per_special_token": 1}"#.utf8).write(to: configPath)
+        XCTAssertEqual(try PPDPrompts.load(path: adapterModel).count, 6)
         // Half precision loads as its widened values.
         let half = try write([(name: "prompt_embeddings", dtype: .f16, shape: [1, 4], values: [0.5, -1, 0.25, 2])])
         XCTAssertEqual(try PPDPrompts.load(path: half).values, [0.5, -1, 0.25, 2])

@@ -12,7 +12,8 @@ import Transformer
 /// string metadata: `format = touchstone-ppd-1`, `num_special_tokens = K`,
 /// `virtual_tokens_per_special_token = 1`, `base_model` (free text), `hidden_size = C`. A file whose
 /// metadata says V > 1 is refused (an ensemble checkpoint: average or pick one virtual token per
-/// prompt token first).
+/// prompt token first), and so is one beside a PEFT `adapter_config.json` that says V > 1 or
+/// another K (the authors' adapters keep K and V there, not in the tensor file).
 ///
 /// The vectors are layer-0 inputs (`InputEmbeddings`): used as is on every architecture — for
 /// Gemma 3 they are in the post-`√C`-scaling space, for GPT-2 the position embedding is added.
@@ -93,7 +94,28 @@ public struct PPDPrompts: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw PPDError.invalidPrompts("no prompt-embedding file at \(path) (a safetensors file with tensor '\(tensorName)' [K, C])")
         }
-        return try load(file: SafetensorsFile(path: path), origin: path)
+        let prompts = try load(file: SafetensorsFile(path: path), origin: path)
+        // A PEFT adapter directory: its adapter_config.json says K and V (the file itself does not).
+        let config = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("adapter_config.json")
+        if let data = FileManager.default.contents(atPath: config.path) {
+            try checkAdapterConfig(data, origin: config.path, rows: prompts.count)
+        }
+        return prompts
+    }
+
+    /// Checks a PEFT `adapter_config.json` beside the embeddings: `virtual_tokens_per_special_token`
+    /// must be 1 (absent = 1) and `num_special_tokens` (when present) the tensor's row count. Throws
+    /// `PPDError.invalidPrompts`; a config that is not a JSON object is ignored.
+    static func checkAdapterConfig(_ data: Data, origin: String, rows: Int) throws {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
+        let v = object["virtual_tokens_per_special_token"] as? Int ?? 1
+        let k = object["num_special_tokens"] as? Int
+        guard v == 1 else {
+            throw PPDError.invalidPrompts("\(origin): virtual_tokens_per_special_token = \(v) (an ensemble of \(v) virtual tokens per prompt token, \(rows) rows in all); the inference path takes V = 1")
+        }
+        if let k, k != rows {
+            throw PPDError.invalidPrompts("\(origin): num_special_tokens = \(k) but the embeddings have \(rows) rows")
+        }
     }
 
     /// Loads prompt embeddings from a parsed safetensors file (`origin` names it in errors).
