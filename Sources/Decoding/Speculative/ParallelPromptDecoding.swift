@@ -108,7 +108,8 @@ public enum ParallelPromptDecoding {
         return best
     }
 
-    /// `generate`, calling `afterStep` with the cache and the emitted tokens after every update (tests).
+    /// `generate`, calling `afterStep` after every update (tests) with the cache, the output so far,
+    /// the step's tree (nil for a plain step) and the tokens the step emitted.
     static func run(model: any CausalLanguageModel, prompt: [Int], prompts: PPDPrompts, table: PPDTreeTable, stopping: StoppingCriteria,
                     traceTopK: Int, pool: ParallelFor, onToken: ((Int) -> Void)?,
                     afterStep: ((KVCache, [Int], PPDTree?, Int) -> Void)?) throws -> (generation: Generation, statistics: RunStatistics) {
