@@ -57,6 +57,9 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// it extends by `T` slots.
     ///
     /// - Parameters:
+    ///   - inputEmbeddings: layer-0 inputs given for some rows instead of their tokens' embeddings
+    ///     (`InputEmbeddings`; nil = every row embeds its token). The rows are validated before the
+    ///     cache changes (`ModelError.invalidInput`).
     ///   - positions: position id of each new token; nil = `cache.length + i` (causal, explicit)
     ///     or `cache.length + depth` (tree).
     ///   - mask: which cached and new tokens each new token sees.
@@ -68,9 +71,6 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// them (tested per architecture). Throws `ModelError.invalidInput` for a layer outside
     /// `0..<shape.layerCount`. An architecture that records no intermediates throws
     /// `ModelError.invalidInput` when asked for them and returns `[]` descriptions.
-    ///   - inputEmbeddings: layer-0 inputs given for some rows instead of their tokens' embeddings
-    ///     (`InputEmbeddings`; nil = every row embeds its token). The rows are validated before the
-    ///     cache changes (`ModelError.invalidInput`).
     ///
     /// The call without `inputEmbeddings` (`forward(tokens:positions:mask:cache:logitRows:taps:pool:)`)
     /// passes nil.

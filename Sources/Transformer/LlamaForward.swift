@@ -73,6 +73,8 @@ extension LlamaModel {
     /// `cache`, which it extends by `T` slots.
     ///
     /// - Parameters:
+    ///   - inputEmbeddings: layer-0 inputs given for some rows in place of `E[token]`
+    ///     (`InputEmbeddings`; soft prompts), validated before the cache changes; nil = none.
     ///   - positions: position id of each new token (RoPE); default `cache.length + i` (causal,
     ///     explicit) or `cache.length + depth` (tree).
     ///   - mask: which cached and new tokens each new token sees.
