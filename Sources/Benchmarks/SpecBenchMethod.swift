@@ -69,6 +69,15 @@ public struct SpecBenchMethod {
         SpecBenchMethod(name: name, strategy: try MedusaDecoding.Strategy(heads: heads, headsName: headsName, choices: choices))
     }
 
+    /// Parallel prompt decoding (`ppd`, greedy) with prompt embeddings `prompts` (a `--ppd-prompts`
+    /// value: a file or `random:SEED:K`) over the table `tree` (a `--ppd-tree` value), reported as
+    /// `name`. Throws `PPDError` for bad embeddings or a table, and for embeddings that do not fit `model`.
+    public static func ppd(name: String = "ppd", prompts: String, tree: String, model: any CausalLanguageModel) throws -> SpecBenchMethod {
+        let strategy = try ParallelPromptDecoding.Strategy(prompts: prompts, tree: tree)
+        try strategy.resolvePrompts(for: model).check(against: model)
+        return SpecBenchMethod(name: name, strategy: strategy)
+    }
+
     /// The methods of `all` named in `names`, in the order named; a base name also selects its
     /// variants (`token-recycling` → `token-recycling@4`, …). The first method of `all` (the
     /// baseline) is put first when `names` does not start with it; a method named twice runs once.

@@ -117,6 +117,9 @@ public enum Catalog {
                 // Seeded random heads (regression fixtures; the SmolLM2 fixture needs the shipped heads).
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "mc_sim_7b_63"))
                 add("medusa-typical-1", p1, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "tree-10", temperature: 0.7))
+                // Seeded random prompt embeddings (no trained ones ship yet): the default chain and the dynamic table.
+                add("ppd-0", p0, try ParallelPromptDecoding.Strategy(prompts: "random:7:3"))
+                add("ppd-dynamic-1", p1, try ParallelPromptDecoding.Strategy(prompts: "random:7:3", tree: "dynamic"))
             } else if key == "smollm2" {
                 // The shipped heads, trained for SmolLM2, on the default tree (regression fixture).
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "shipped"))
@@ -148,7 +151,8 @@ public enum Catalog {
     }
 
     /// The fixtures of the synthetic Qwen2 and GPT-2 models: greedy on three prompts, sampling
-    /// on two, beam search, and one speculative method (a one-layer self-speculative draft), with
+    /// on two, beam search, one speculative method (a one-layer self-speculative draft) and
+    /// parallel prompt decoding (seeded random prompt embeddings), with
     /// the same parameters as the Llama presets' entries of the same names.
     static func architectureEntries() throws -> [Entry] {
         let result = EntryList()
@@ -158,6 +162,7 @@ public enum Catalog {
             try addGreedyAndSampling(prompts, add)
             add("beam-0", prompts[0], BeamSearch.Strategy(numBeams: 4))
             add("speculative-0", prompts[0], SpeculativeDecoding.Strategy(draft: SpeculativeDraft(source: .layers(1), numTokens: 4)))
+            add("ppd-0", prompts[0], try ParallelPromptDecoding.Strategy(prompts: "random:7:3"))
         }
         return result.entries
     }

@@ -57,6 +57,9 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// it extends by `T` slots.
     ///
     /// - Parameters:
+    ///   - inputEmbeddings: layer-0 inputs given for some rows instead of their tokens' embeddings
+    ///     (`InputEmbeddings`; nil = every row embeds its token). The rows are validated before the
+    ///     cache changes (`ModelError.invalidInput`).
     ///   - positions: position id of each new token; nil = `cache.length + i` (causal, explicit)
     ///     or `cache.length + depth` (tree).
     ///   - mask: which cached and new tokens each new token sees.
@@ -68,8 +71,11 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// them (tested per architecture). Throws `ModelError.invalidInput` for a layer outside
     /// `0..<shape.layerCount`. An architecture that records no intermediates throws
     /// `ModelError.invalidInput` when asked for them and returns `[]` descriptions.
-    func forward(tokens: [Int], positions: [Int]?, mask: AttentionMask, cache: KVCache, logitRows: LogitRows,
-                 taps: ForwardTaps, pool: ParallelFor) throws -> ForwardResult
+    ///
+    /// The call without `inputEmbeddings` (`forward(tokens:positions:mask:cache:logitRows:taps:pool:)`)
+    /// passes nil.
+    func forward(tokens: [Int], inputEmbeddings: InputEmbeddings?, positions: [Int]?, mask: AttentionMask, cache: KVCache,
+                 logitRows: LogitRows, taps: ForwardTaps, pool: ParallelFor) throws -> ForwardResult
 
     /// The intermediates this architecture records for one layer, in forward order. Names are
     /// the architecture's own; Llama's (`LlamaModel.intermediateDescriptions`) are `attn_norm`,
@@ -221,10 +227,11 @@ extension CausalLanguageModel {
                     taps: ForwardTaps(layerOutputs: tapLayers), pool: pool)
     }
 
-    /// `forward(…taps:…)` with the common defaults: causal mask, default positions, last row's logits.
+    /// `forward(…taps:…)` with the common defaults: causal mask, default positions, last row's
+    /// logits, no input embeddings.
     public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
-        try forward(tokens: tokens, positions: positions, mask: mask, cache: cache, logitRows: logitRows, taps: taps, pool: pool)
+        try forward(tokens: tokens, inputEmbeddings: nil, positions: positions, mask: mask, cache: cache, logitRows: logitRows, taps: taps, pool: pool)
     }
 
     /// The layer-0 input of a position-free architecture: `embed(token:into:)`.

@@ -35,12 +35,13 @@ extension GPT2Model {
     /// every bias is added after its product, one rounding per element. D2 and D3 hold as for
     /// Llama: products keep each output's reduction order and attention visits a token's visible
     /// slots in increasing order; the position embedding depends only on the token's position.
-    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+    public func forward(tokens: [Int], inputEmbeddings: InputEmbeddings?, positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         let c = configuration
         let T = tokens.count
         let tapLayers = taps.layerOutputs
         try shape.validateForward(tokens: tokens, cache: cache, taps: taps)
+        try inputEmbeddings?.validate(batch: T, hiddenSize: shape.hiddenSize)
         guard attentionMode == .full else {
             throw ModelError.invalidInput("sparse attention (--sparse-attention) is implemented for Llama-architecture models; GPT-2 attends fully")
         }
@@ -67,9 +68,18 @@ extension GPT2Model {
         var layerOutputs: [[Float]] = []
         var intermediates: [Intermediate] = []
 
-        // x[t] = wte[token[t]] + wpe[pos[t]]  // [T, C]
+        // x[t] = wte[token[t]] + wpe[pos[t]]  // [T, C]; a given layer-0 input replaces wte[token[t]]
         x.withUnsafeMutableBufferPointer { xp in
             for t in 0..<T { embed(token: tokens[t], position: pos[t], into: xp.baseAddress! + t * C) }
+            if let inputEmbeddings {
+                inputEmbeddings.write(into: xp.baseAddress!, hiddenSize: C)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: C) { p in
+                    for r in inputEmbeddings.rows {
+                        positionEmbedding.decodeRow(pos[r], into: p.baseAddress!)
+                        Kernels.add(p.baseAddress!, into: xp.baseAddress! + r * C, count: C)
+                    }
+                }
+            }
         }
 
         for (li, layer) in layers.enumerated() {

@@ -47,12 +47,13 @@ extension Gemma3Model {
     /// (D2) hold as for Llama: products keep each output's reduction order, attention visits a
     /// token's visible slots in increasing order, and a local layer's window depends only on
     /// the token's own position and the slots' positions.
-    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+    public func forward(tokens: [Int], inputEmbeddings: InputEmbeddings?, positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         let c = configuration
         let T = tokens.count
         let tapLayers = taps.layerOutputs
         try shape.validateForward(tokens: tokens, cache: cache, taps: taps)
+        try inputEmbeddings?.validate(batch: T, hiddenSize: shape.hiddenSize)
         guard attentionMode == .full else {
             throw ModelError.invalidInput("sparse attention (--sparse-attention) is implemented for Llama-architecture models; Gemma 3 attends fully")
         }
@@ -105,6 +106,7 @@ extension Gemma3Model {
         // x[t] = E[token[t]] * Float(√C)  // [T, C]
         x.withUnsafeMutableBufferPointer { xp in
             for t in 0..<T { embed(token: tokens[t], into: xp.baseAddress! + t * C) }
+            inputEmbeddings?.write(into: xp.baseAddress!, hiddenSize: C)  // given layer-0 inputs are used as is (post-scaling)
         }
 
         for (li, layer) in layers.enumerated() {

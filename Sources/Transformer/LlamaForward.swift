@@ -73,6 +73,8 @@ extension LlamaModel {
     /// `cache`, which it extends by `T` slots.
     ///
     /// - Parameters:
+    ///   - inputEmbeddings: layer-0 inputs given for some rows in place of `E[token]`
+    ///     (`InputEmbeddings`; soft prompts), validated before the cache changes; nil = none.
     ///   - positions: position id of each new token (RoPE); default `cache.length + i` (causal,
     ///     explicit) or `cache.length + depth` (tree).
     ///   - mask: which cached and new tokens each new token sees.
@@ -87,12 +89,13 @@ extension LlamaModel {
     /// Batch invariance (D3): a token's logits depend only on the slots it sees, their contents
     /// and its position, never on the batch it was computed in — every product keeps its
     /// per-output reduction order, and attention visits the visible slots in increasing order.
-    public func forward(tokens: [Int], positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
+    public func forward(tokens: [Int], inputEmbeddings: InputEmbeddings?, positions: [Int]? = nil, mask: AttentionMask = .causal, cache: KVCache,
                         logitRows: LogitRows = .last, taps: ForwardTaps, pool: ParallelFor = .shared) throws -> ForwardResult {
         let c = configuration
         let T = tokens.count
         let tapLayers = taps.layerOutputs
         try shape.validateForward(tokens: tokens, cache: cache, taps: taps)
+        try inputEmbeddings?.validate(batch: T, hiddenSize: shape.hiddenSize)
         let base = cache.length
         // Full attention, or the sparse-attention mode's per-layer plan for this pass.
         var sparse = try SparseAttentionPass(mode: attentionMode, layerCount: c.layerCount, cacheLength: base)
@@ -135,6 +138,7 @@ extension LlamaModel {
         // Token embeddings: x[t] = E[token[t]]  // [T, C]
         x.withUnsafeMutableBufferPointer { xp in
             for t in 0..<T { tokenEmbedding.decodeRow(tokens[t], into: xp.baseAddress! + t * C) }
+            inputEmbeddings?.write(into: xp.baseAddress!, hiddenSize: C)  // given layer-0 inputs replace E[token]
         }
 
         for (li, layer) in layers.enumerated() {

@@ -35,6 +35,7 @@ func specBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws 
     all.append(.aded)
     all.append(.lookahead(windowSize: w, ngramSize: n, guessSetSize: g))
     all += try medusaMethods(args, model: model)
+    all += try ppdMethods(args, model: model)
     guard let list = args.string("methods") else { return all }
     do {
         return try SpecBenchMethod.select(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, from: all)
@@ -69,6 +70,26 @@ func medusaMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> 
         }
     } catch let e as MedusaError {
         throw CLIError(e.description)
+    }
+}
+
+/// Parallel prompt decoding in `bench --spec-bench`, only with `--ppd-prompts FILE|random:SEED:K` (no
+/// trained embeddings ship yet; naming `ppd` in `--methods` without it is an error) and
+/// `--ppd-tree NAME,NAME…` (one method per table, `ppd@NAME`) or one JSON table.
+func ppdMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
+    guard let prompts = args.string("ppd-prompts") else {
+        let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ppd") }
+        if named { throw CLIError("--methods names ppd: give --ppd-prompts FILE (safetensors, prompt_embeddings [K, C]) or random:SEED:K; no trained prompt embeddings ship yet", usage: false) }
+        return []
+    }
+    let text = args.string("ppd-tree") ?? ParallelPromptDecoding.Strategy.defaultTree
+    let tables = text.trimmingCharacters(in: .whitespaces).hasPrefix("{") ? [text] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    do {
+        return try tables.map { table in
+            try SpecBenchMethod.ppd(name: tables.count == 1 ? "ppd" : "ppd@\(table)", prompts: prompts, tree: table, model: model)
+        }
+    } catch let e as PPDError {
+        throw CLIError(e.description, usage: false)
     }
 }
 
