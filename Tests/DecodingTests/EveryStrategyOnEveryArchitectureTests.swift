@@ -10,7 +10,7 @@ final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
     /// Option values the strategies need beyond their defaults (as `StrategyRecordTests` gives them).
     static let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2",
                                                    // The shipped heads read SmolLM2's 576-wide states; seeded random heads fit any model.
-                                                   "medusa-heads": "random:7:3"]
+                                                   "medusa-heads": "random:7:3", "chimera-weights": "random:7"]
 
     func testEveryRegisteredStrategyRunsAndTheGreedyVerifyingOnesEqualGreedy() throws {
         let prompt = [1, 2, 3, 4, 5, 17, 300, 17]

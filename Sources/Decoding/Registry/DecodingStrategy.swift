@@ -100,6 +100,7 @@ public enum DecodingStrategies {
         ContrastiveDecoding.Strategy.self,
         LOLDecoding.Strategy.self,
         MedusaDecoding.Strategy.self,
+        ChimeraDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
