@@ -68,7 +68,9 @@ public enum ChimeraDecoding {
         var recorder = GenerationRecorder(prompt: prompt, stopping: stopping, statistics: stats, onToken: onToken)
         let first = prefill.logits.withUnsafeBufferPointer { GreedyDecoding.select(logits: $0.baseAddress!, count: V, topK: traceTopK) }
         guard recorder.hasRoom, recorder.emit(first) else { return (recorder.finish(), run) }
-        let state = ChimeraDraftState(draft: draft, model: model, firstToken: prompt[0], capacity: 2 * (prompt.count + stopping.maxNewTokens) + tree.depth)
+        // Two draft slots per committed position, then the chain (grows past this when needed).
+        let positions = stopping.maxNewTokens >= limit ? limit : min(limit, prompt.count + stopping.maxNewTokens)
+        let state = ChimeraDraftState(draft: draft, model: model, firstToken: prompt[0], capacity: 2 * positions + tree.depth)
         state.commit(hidden: prefillHidden, tokens: Array(prompt.dropFirst()) + [first.token], pool: pool)
 
         while true {

@@ -103,7 +103,8 @@ public final class ChimeraDraft: @unchecked Sendable {
         precondition(headCount >= 1, "Chimera needs at least one head")
         precondition(trigram.residualWeight.rows == 3 * C && trigram.residualWeight.columns == 3 * C && trigram.residualBias.count == 3 * C
                      && trigram.projection.columns == 3 * C, "trigram encoder shapes")
-        precondition(untiedHeads.map { $0.count == headCount && $0.allSatisfy { $0.columns == 2 * C && $0.rows == $0.rows } } ?? true, "head shapes")
+        precondition(untiedHeads.map { heads in heads.count == headCount && heads.allSatisfy { $0.columns == 2 * C && $0.rows == heads[0].rows } } ?? true,
+                     "every untied head is [V, 2C] with the same V, one per head")
         self.trigram = trigram
         self.layer = layer
         self.untiedHeads = untiedHeads
