@@ -129,6 +129,10 @@ final class ChimeraTests: XCTestCase {
             let wh = naiveProduct(lm, rows: V, columns: C, h), wf = naiveProduct(lm, rows: V, columns: C, f)
             let base = tied.baseLogits(hidden: h, model: model)
             XCTAssertEqual(base, wh, name)
+            // The loop reuses the target's own logits row as W_lm h: the protocol's outputHead
+            // contract, bit for bit on every architecture.
+            let logits = try model.forward(tokens: [1, 2, 3], cache: model.makeCache(), logitRows: .last).logits
+            XCTAssertEqual(logits.map(\.bitPattern), base.map(\.bitPattern), "\(name): logits are W_lm times the final-norm state")
             for i in 0..<tied.headCount {
                 XCTAssertEqual(tied.headLogits(i, hidden: h, base: base, draft: f, model: model), (0..<V).map { wh[$0] + wf[$0] }, "\(name) head \(i)")
             }
@@ -244,6 +248,7 @@ final class ChimeraTests: XCTestCase {
                 XCTAssertEqual(state.cache.positions, plain.cache.positions, name)
                 XCTAssertEqual(state.lastHidden, plain.lastHidden, name)
                 XCTAssertEqual(state.lastTrigram, plain.lastTrigram, name)
+                XCTAssertEqual(state.lastLogits, draft.baseLogits(hidden: plain.lastHidden, model: model), "\(name): the reused logits row is W_lm h_{n-1}")
                 for slot in 0..<plain.cache.length {
                     for c in 0..<plain.cache.rowWidth where state.cache.element(slot: slot, c) != plain.cache.element(slot: slot, c) {
                         XCTFail("\(name): slot \(slot) element \(c) differs after \(output.count) tokens"); return

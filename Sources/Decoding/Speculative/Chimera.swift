@@ -71,7 +71,7 @@ public enum ChimeraDecoding {
         // Two draft slots per committed position, then the chain (grows past this when needed).
         let positions = stopping.maxNewTokens >= limit ? limit : min(limit, prompt.count + stopping.maxNewTokens)
         let state = ChimeraDraftState(draft: draft, model: model, firstToken: prompt[0], capacity: 2 * positions + tree.depth)
-        state.commit(hidden: prefillHidden, tokens: Array(prompt.dropFirst()) + [first.token], pool: pool)
+        state.commit(hidden: prefillHidden, tokens: Array(prompt.dropFirst()) + [first.token], lastLogits: prefill.logits, pool: pool)
 
         while true {
             // The target's cache must hold the root plus every node.
@@ -110,7 +110,7 @@ public enum ChimeraDecoding {
             for (i, index) in path.enumerated() {
                 for c in 0..<C { committed[i * C + c] = hidden[index * C + c] }
             }
-            state.commit(hidden: committed, tokens: steps.map(\.token), pool: pool)
+            state.commit(hidden: committed, tokens: steps.map(\.token), lastLogits: Array(result.logits[(last * V)..<((last + 1) * V)]), pool: pool)
             recorder.statistics.forwardPasses += 1
             recorder.statistics.verificationSteps += 1
             recorder.statistics.acceptedDraftTokens += accepted
@@ -186,6 +186,10 @@ final class ChimeraDraftState {
     private(set) var tokens: [Int]
     /// `h_{n-1}` (`[C]`).
     private(set) var lastHidden: [Float] = []
+    /// The target's logits row at position `n-1` (the one that chose `x_n`), when the loop
+    /// gives it: by `CausalLanguageModel.outputHead`'s contract and D3 it is `W_lm h_{n-1}` bit for
+    /// bit (tested per architecture), the tied heads' first term. nil = compute `W_lm h_{n-1}`.
+    private(set) var lastLogits: [Float]?
     /// `g_n` (`[C]`): the input of draft step 1.
     private(set) var lastTrigram: [Float] = []
     let cache: ChimeraDraftCache
@@ -204,7 +208,7 @@ final class ChimeraDraftState {
     /// states of the tokens `x_n … x_{n+m-1}` now in the target's cache) and `newTokens` the `m`
     /// tokens after them (`x_{n+1} … x_{n+m}`, the last one the new pending token). Drops any
     /// drafted chain, then appends the slot pairs `(h_i, g_{i+1})` for `i = n … n+m-1`.
-    func commit(hidden: [Float], tokens newTokens: [Int], pool: ParallelFor) {
+    func commit(hidden: [Float], tokens newTokens: [Int], lastLogits: [Float]? = nil, pool: ParallelFor) {
         let C = draft.hiddenSize, m = newTokens.count, n = committedCount, naive = model.useNaiveKernels
         precondition(hidden.count == m * C && m >= 1, "one hidden state per new token")
         cache.truncate(to: 2 * n)
@@ -219,6 +223,7 @@ final class ChimeraDraftState {
             gk.withUnsafeBufferPointer { k in gv.withUnsafeBufferPointer { v in cache.append(key: k.baseAddress! + i * W, value: v.baseAddress! + i * W, position: n + i + 1) } }
         }
         lastHidden = Array(hidden[((m - 1) * C)..<(m * C)])
+        self.lastLogits = lastLogits
         lastTrigram = Array(g[((m - 1) * C)..<(m * C)])
     }
 
@@ -227,7 +232,7 @@ final class ChimeraDraftState {
     func chain(heads: Int, pool: ParallelFor) -> (drafts: [[Float]], logits: [[Float]]) {
         let n = committedCount, naive = model.useNaiveKernels, W = cache.rowWidth, V = model.shape.vocabularySize
         precondition(n >= 1 && cache.length == 2 * n, "commit the prompt before drafting")
-        let base = draft.baseLogits(hidden: lastHidden, model: model, pool: pool)
+        let base = draft.isTied ? lastLogits ?? draft.baseLogits(hidden: lastHidden, model: model, pool: pool) : []
         var extended = tokens
         var drafts: [[Float]] = [], logits: [[Float]] = []
         var input = lastTrigram
