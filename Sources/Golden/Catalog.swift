@@ -118,7 +118,7 @@ public enum Catalog {
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "mc_sim_7b_63"))
                 add("medusa-typical-1", p1, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "tree-10", temperature: 0.7))
                 // Chimera with seeded random draft weights (tied heads): the default tree and a chain.
-                add("chimera-0", p0, try ChimeraDecoding.Strategy(weights: "random:7"))
+                add("chimera-0", p0, try ChimeraDecoding.Strategy(weights: "random:7", choices: "chimera-23"))
                 add("chimera-chain-1", p1, try ChimeraDecoding.Strategy(weights: "random:7", choices: "chain-3"))
             } else if key == "smollm2" {
                 // The shipped heads, trained for SmolLM2, on the default tree (regression fixture).

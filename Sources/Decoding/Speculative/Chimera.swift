@@ -276,8 +276,10 @@ extension ChimeraDecoding {
                                                    help: "tree: \((ChimeraDecoding.namedTables.map(\.name) + MedusaTree.namedTables.map(\.name)).joined(separator: ", ")), NAME:N (first N paths) or a JSON list of paths")
         public static let options = [chimeraWeights, chimeraChoices]
         public static let processorUse = ProcessorSettings.Use.none
-        /// The tree used when `--chimera-choices` is not given: the authors' table cut to depth ≤ 4.
-        public static let defaultChoices = "chimera-23"
+        /// The tree used when `--chimera-choices` is not given, **provisional**: a chain of 3, because
+        /// on this CPU every drafted depth costs a sequential LM-head product and the authors' table
+        /// cut to depth ≤ 4 (`chimera-23`) would need more than its 5 tokens per step to pay (DOCS.md 6.14).
+        public static let defaultChoices = "chain-3"
 
         /// `--chimera-weights` as given (a path or `random:SEED[:K]`).
         public var weightsName: String
