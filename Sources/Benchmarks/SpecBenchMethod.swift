@@ -78,6 +78,12 @@ public struct SpecBenchMethod {
         return SpecBenchMethod(name: name, strategy: strategy)
     }
 
+    /// Chimera (`chimera`, greedy verification) with the draft `weights` over the tree `choices` (a
+    /// `--chimera-choices` value), reported as `name`; `weightsName` is what the record calls the weights.
+    public static func chimera(name: String = "chimera", weights: ChimeraDraft, weightsName: String, choices: String) throws -> SpecBenchMethod {
+        SpecBenchMethod(name: name, strategy: try ChimeraDecoding.Strategy(weights: weights, weightsName: weightsName, choices: choices))
+    }
+
     /// The methods of `all` named in `names`, in the order named; a base name also selects its
     /// variants (`token-recycling` → `token-recycling@4`, …). The first method of `all` (the
     /// baseline) is put first when `names` does not start with it; a method named twice runs once.

@@ -120,6 +120,9 @@ public enum Catalog {
                 // Seeded random prompt embeddings (no trained ones ship yet): the default chain and the dynamic table.
                 add("ppd-0", p0, try ParallelPromptDecoding.Strategy(prompts: "random:7:3"))
                 add("ppd-dynamic-1", p1, try ParallelPromptDecoding.Strategy(prompts: "random:7:3", tree: "dynamic"))
+                // Chimera with seeded random draft weights (tied heads): the default tree and a chain.
+                add("chimera-0", p0, try ChimeraDecoding.Strategy(weights: "random:7", choices: "chimera-23"))
+                add("chimera-chain-1", p1, try ChimeraDecoding.Strategy(weights: "random:7", choices: "chain-3"))
             } else if key == "smollm2" {
                 // The shipped heads, trained for SmolLM2, on the default tree (regression fixture).
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "shipped"))

@@ -15,7 +15,7 @@ func benchCommand(_ raw: [String]) throws {
                                                                      "per-category", "skip-per-category", "max-new-tokens", "methods", "categories", "draft-layers",
                                                                      "num-assistant-tokens", "prompt-lookup-num-tokens", "max-matching-ngram-size",
                                                                      "tree-nodes", "tree-shape", "tree-stats", "window-size", "ngram-size", "guess-set-size", "sizes", "draft-threshold",
-                                                                     "busy", "rounds", "busy-seconds", "convention", "medusa-heads", "medusa-choices", "ppd-prompts", "ppd-tree"]).union(sparseAttentionBenchOptionNames),
+                                                                     "busy", "rounds", "busy-seconds", "convention", "medusa-heads", "medusa-choices", "ppd-prompts", "ppd-tree", "chimera-weights", "chimera-choices"]).union(sparseAttentionBenchOptionNames),
                              flagOptions: ["json", "tokenizer", "no-naive", "spec-bench", "batch-sweep"])
     try configureThreads(args)
     if let file = evidenceQA { return try benchEvidenceQA(args, file: file) }

@@ -36,6 +36,7 @@ func specBenchMethods(_ args: Arguments, model: any CausalLanguageModel) throws 
     all.append(.lookahead(windowSize: w, ngramSize: n, guessSetSize: g))
     all += try medusaMethods(args, model: model)
     all += try ppdMethods(args, model: model)
+    all += try chimeraMethods(args, model: model)
     guard let list = args.string("methods") else { return all }
     do {
         return try SpecBenchMethod.select(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, from: all)
@@ -90,6 +91,31 @@ func ppdMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [Sp
         }
     } catch let e as PPDError {
         throw CLIError(e.description, usage: false)
+    }
+}
+
+/// Chimera in `bench --spec-bench`: only with `--chimera-weights FILE|random:SEED[:K]` (no trained
+/// weights are shipped yet; `--methods chimera` without it is an error), over `--chimera-choices
+/// NAME,NAME…` (one method per table, `chimera@NAME`; default the strategy's) or one JSON list.
+func chimeraMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
+    guard let name = args.string("chimera-weights") else {
+        let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("chimera") }
+        if named { throw CLIError(ChimeraError.missingWeights.description) }
+        return []
+    }
+    let text = args.string("chimera-choices") ?? ChimeraDecoding.Strategy.defaultChoices
+    let tables = text.trimmingCharacters(in: .whitespaces).hasPrefix("[") ? [text] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    do {
+        // Built once through the strategy (which loads the file or reads random:SEED[:K]), then shared.
+        let weights = try ChimeraDecoding.Strategy(weights: name, choices: "chain-1").resolveWeights(for: model)
+        try weights.check(against: model)
+        return try tables.map { table in
+            try SpecBenchMethod.chimera(name: tables.count == 1 ? "chimera" : "chimera@\(table)", weights: weights, weightsName: name, choices: table)
+        }
+    } catch let e as ChimeraError {
+        throw CLIError(e.description, usage: false)
+    } catch let e as MedusaError {
+        throw CLIError(e.description)
     }
 }
 

@@ -12,7 +12,7 @@ final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
                                                    // The shipped heads read SmolLM2's 576-wide states; seeded random heads fit any model.
                                                    "medusa-heads": "random:7:3",
                                                    // No trained PPD prompt embeddings ship yet (the option is required).
-                                                   "ppd-prompts": "random:7:3"]
+                                                   "ppd-prompts": "random:7:3", "chimera-weights": "random:7"]
 
     func testEveryRegisteredStrategyRunsAndTheGreedyVerifyingOnesEqualGreedy() throws {
         let prompt = [1, 2, 3, 4, 5, 17, 300, 17]

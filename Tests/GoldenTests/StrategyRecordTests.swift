@@ -11,9 +11,10 @@ import Transformer
 final class StrategyRecordTests: XCTestCase {
     /// Record keys that describe a fixed procedure or input rather than an option (the portable
     /// generator, ADED's table source, the SHA-256 of the Medusa heads file that `--medusa-heads`
-    /// named and of the PPD prompt-embedding file that `--ppd-prompts` named); every other
+    /// named, of the PPD prompt-embedding file that `--ppd-prompts` named and of the Chimera weights
+    /// file that `--chimera-weights` named); every other
     /// recorded key must be a declared option.
-    static let descriptiveKeys: Set<String> = ["rng", "table", "medusa_heads_sha256", "ppd_prompts_sha256"]
+    static let descriptiveKeys: Set<String> = ["rng", "table", "medusa_heads_sha256", "ppd_prompts_sha256", "chimera_weights_sha256"]
     static let sharedKeys: Set<String> = ["max_new_tokens", "eos", "trace_top_k"]
 
     /// The strategy `DecodingStrategies` builds from a record's option values and seed alone.
@@ -55,7 +56,7 @@ final class StrategyRecordTests: XCTestCase {
     func testEveryRegisteredStrategyRecordsItsOptionsAndRebuildsFromThem() throws {
         // context-ids: cad needs its evidence (--context or --context-ids, neither declared required).
         // ppd-prompts: no trained prompt embeddings ship yet, so the option is required.
-        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2", "ppd-prompts": "random:7:3"]
+        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2", "ppd-prompts": "random:7:3", "chimera-weights": "random:7"]
         for type in DecodingStrategies.all {
             var values: [String: String] = [:]
             for option in type.options where option.required || ["draft-layers", "context-ids"].contains(option.name) { values[option.name] = required[option.name] }

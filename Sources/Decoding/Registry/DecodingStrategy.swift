@@ -101,6 +101,7 @@ public enum DecodingStrategies {
         LOLDecoding.Strategy.self,
         MedusaDecoding.Strategy.self,
         ParallelPromptDecoding.Strategy.self,
+        ChimeraDecoding.Strategy.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }
