@@ -117,7 +117,7 @@ public enum Catalog {
                 // Seeded random heads (regression fixtures; the SmolLM2 fixture needs the shipped heads).
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "mc_sim_7b_63"))
                 add("medusa-typical-1", p1, try MedusaDecoding.Strategy(heads: "random:7:4", choices: "tree-10", temperature: 0.7))
-                // Seeded random prompt embeddings (no trained ones ship yet): the default chain and the dynamic table.
+                // Seeded random prompt embeddings (the shipped ones fit SmolLM2 only): the default chain and the dynamic table.
                 add("ppd-0", p0, try ParallelPromptDecoding.Strategy(prompts: "random:7:3"))
                 add("ppd-dynamic-1", p1, try ParallelPromptDecoding.Strategy(prompts: "random:7:3", tree: "dynamic"))
                 // Chimera with seeded random draft weights (tied heads): the default tree and a chain.
@@ -126,6 +126,8 @@ public enum Catalog {
             } else if key == "smollm2" {
                 // The shipped heads, trained for SmolLM2, on the default tree (regression fixture).
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "shipped"))
+                // The shipped prompt embeddings, trained for SmolLM2, on the default chain (regression fixture).
+                add("ppd-0", p0, try ParallelPromptDecoding.Strategy(prompts: "shipped"))
             }
         }
         return result.entries + (try architectureEntries())

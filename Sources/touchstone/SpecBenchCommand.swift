@@ -74,15 +74,12 @@ func medusaMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> 
     }
 }
 
-/// Parallel prompt decoding in `bench --spec-bench`, only with `--ppd-prompts FILE|random:SEED:K` (no
-/// trained embeddings ship yet; naming `ppd` in `--methods` without it is an error) and
+/// Parallel prompt decoding in `bench --spec-bench` when `--methods` names `ppd` (with the shipped
+/// embeddings unless `--ppd-prompts FILE|random:SEED:K` says otherwise) or `--ppd-prompts` is given, and
 /// `--ppd-tree NAME,NAME…` (one method per table, `ppd@NAME`) or one JSON table.
 func ppdMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
-    guard let prompts = args.string("ppd-prompts") else {
-        let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ppd") }
-        if named { throw CLIError("--methods names ppd: give --ppd-prompts FILE (safetensors, prompt_embeddings [K, C]) or random:SEED:K; no trained prompt embeddings ship yet", usage: false) }
-        return []
-    }
+    let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ppd") }
+    guard let prompts = args.string("ppd-prompts") ?? (named ? "shipped" : nil) else { return [] }
     let text = args.string("ppd-tree") ?? ParallelPromptDecoding.Strategy.defaultTree
     let tables = text.trimmingCharacters(in: .whitespaces).hasPrefix("{") ? [text] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     do {

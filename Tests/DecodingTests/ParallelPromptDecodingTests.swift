@@ -283,7 +283,16 @@ final class ParallelPromptDecodingTests: XCTestCase {
         func message(_ values: [String: String]) -> String {
             do { _ = try DecodingStrategies.make("ppd", arguments: StrategyArguments(values)); return "" } catch { return "\(error)" }
         }
-        XCTAssertTrue(message([:]).contains("--ppd-prompts is required"))
+        // The default is the shipped SmolLM2 embeddings: loaded and named (with the file's SHA-256)
+        // when the file is there, a message saying where it was looked for otherwise.
+        if ShippedWeights.find(PPDPrompts.shippedRelativePath) != nil {
+            XCTAssertEqual(message([:]), "")
+            let shipped = try ParallelPromptDecoding.Strategy()
+            XCTAssertEqual(shipped.parameters.first?.1, .string("shipped"))
+            XCTAssertTrue(shipped.parameters.contains { $0.0 == "ppd_prompts_sha256" })
+        } else {
+            XCTAssertTrue(message([:]).contains("were not found"))
+        }
         XCTAssertTrue(message(["ppd-prompts": "random:1"]).contains("random:SEED:K"))
         XCTAssertTrue(message(["ppd-prompts": "/nonexistent/p.safetensors"]).contains("no prompt-embedding file"))
         XCTAssertTrue(message(["ppd-prompts": "random:1:3", "ppd-tree": "bushy"]).contains("unknown table"))

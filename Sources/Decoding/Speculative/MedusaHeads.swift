@@ -259,21 +259,9 @@ public final class MedusaHeads: @unchecked Sendable {
     /// Where the shipped heads for SmolLM2-135M-Instruct live, relative to the checkout.
     public static let shippedRelativePath = "Weights/smollm2-135m-instruct/medusa-heads.safetensors"
 
-    /// The places `shipped()` looks, in order: the checkout this file was compiled from (found via
-    /// `#filePath`, as `FixtureStore` finds `Fixtures/`), then the current directory and up to
-    /// four of its parents.
-    public static func shippedCandidates(sourceFile: String = #filePath, currentDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
-        // <checkout>/Sources/Decoding/Speculative/MedusaHeads.swift → <checkout>
-        var checkout = URL(fileURLWithPath: sourceFile)
-        for _ in 0..<4 { checkout = checkout.deletingLastPathComponent() }
-        var result = [checkout.appendingPathComponent(shippedRelativePath).path]
-        var dir = URL(fileURLWithPath: currentDirectory)
-        for _ in 0..<5 {
-            result.append(dir.appendingPathComponent(shippedRelativePath).path)
-            dir = dir.deletingLastPathComponent()
-        }
-        var seen = Set<String>()
-        return result.filter { seen.insert($0).inserted }
+    /// The places `shipped()` looks, in order (`ShippedWeights.candidates`).
+    public static func shippedCandidates(currentDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+        ShippedWeights.candidates(relativePath: shippedRelativePath, currentDirectory: currentDirectory)
     }
 
     /// The shipped heads (`shippedRelativePath`). Throws `MedusaError.shippedHeadsNotFound`

@@ -22,6 +22,9 @@ public struct PPDPrompts: Sendable, Equatable {
     /// positions after its host.
     public let values: [Float]
     public let count: Int
+    /// Where the shipped prompt embeddings for SmolLM2-135M-Instruct live, relative to the
+    /// checkout (`--ppd-prompts shipped`, the default).
+    public static let shippedRelativePath = "Weights/smollm2-135m-instruct/ppd-prompts.safetensors"
     public let hiddenSize: Int
     /// Where they came from (a path, or "random seed S").
     public let origin: String

@@ -220,8 +220,8 @@ extension ParallelPromptDecoding {
     public struct Strategy: DecodingStrategy {
         public static let name = "ppd"
         public static let summary = "parallel prompt decoding: K prompt-token embeddings guess a dynamic sparse tree verified in one pass (greedy, token-identical to greedy)"
-        static let ppdPrompts = StrategyOption("ppd-prompts", .text(placeholder: "FILE|random:SEED:K"), required: true,
-                                               help: "prompt embeddings: a safetensors file with prompt_embeddings [K, C], or random:SEED:K seeded random ones (no trained embeddings ship yet)")
+        static let ppdPrompts = StrategyOption("ppd-prompts", .text(placeholder: "FILE|random:SEED:K"), default: "shipped",
+                                               help: "prompt embeddings: a safetensors file with prompt_embeddings [K, C]; shipped = \(PPDPrompts.shippedRelativePath) (SmolLM2-135M-Instruct); random:SEED:K = seeded random ones (tests)")
         static let ppdTree = StrategyOption("ppd-tree", .text(placeholder: "NAME|JSON"), default: defaultTree,
                                             help: "dynamic sparse trees: \(PPDTreeTable.namedTables.joined(separator: ", ")), or JSON {\"DEPTH\": [[PATH, N], …]}")
         public static let options = [ppdPrompts, ppdTree]
@@ -229,7 +229,7 @@ extension ParallelPromptDecoding {
         /// The table used when `--ppd-tree` is not given.
         public static let defaultTree = "chain"
 
-        /// `--ppd-prompts` as given (a path or `random:SEED:K`).
+        /// `--ppd-prompts` as given (`shipped`, a path or `random:SEED:K`).
         public var promptsName: String
         /// `--ppd-tree` as given.
         public var treeName: String
@@ -239,7 +239,9 @@ extension ParallelPromptDecoding {
         /// SHA-256 of the embedding file, recorded so that a fixture names the weights it ran with.
         public var promptsSHA256: String?
 
-        public init(prompts: String, tree: String = defaultTree) throws {
+        /// - Parameter prompts: `shipped` (the committed SmolLM2 embeddings, loaded now), a
+        ///   safetensors path (loaded now) or `random:SEED:K`.
+        public init(prompts: String = "shipped", tree: String = defaultTree) throws {
             promptsName = prompts
             treeName = tree
             let K: Int
@@ -247,20 +249,27 @@ extension ParallelPromptDecoding {
                 K = k
             } else {
                 if prompts.hasPrefix("random:") { throw PPDError.invalidPrompts("'\(prompts)': seeded random prompt embeddings are written random:SEED:K (K prompt tokens, 1...16)") }
-                if prompts.isEmpty { throw PPDError.invalidPrompts("give a prompt-embedding file (safetensors, prompt_embeddings [K, C]) or random:SEED:K; no trained embeddings ship yet") }
-                let loaded = try PPDPrompts.load(path: prompts)
+                if prompts.isEmpty { throw PPDError.invalidPrompts("give a prompt-embedding file (safetensors, prompt_embeddings [K, C]), shipped or random:SEED:K") }
+                let path: String
+                if prompts == "shipped" {
+                    guard let found = ShippedWeights.find(PPDPrompts.shippedRelativePath) else {
+                        let searched = ShippedWeights.candidates(relativePath: PPDPrompts.shippedRelativePath)
+                        throw PPDError.invalidPrompts("the shipped prompt embeddings (\(PPDPrompts.shippedRelativePath)) were not found (searched \(searched.joined(separator: ", "))); give --ppd-prompts FILE or random:SEED:K")
+                    }
+                    path = found
+                } else {
+                    path = prompts
+                }
+                let loaded = try PPDPrompts.load(path: path)
                 self.prompts = loaded
-                promptsSHA256 = try? SHA256.hexDigest(ofFile: prompts)
+                promptsSHA256 = try? SHA256.hexDigest(ofFile: path)
                 K = loaded.count
             }
             table = try PPDTreeTable.parse(tree, promptCount: K)
         }
 
         public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
-            guard let prompts = try a.text(Self.ppdPrompts) else {
-                throw StrategyError("ppd needs --ppd-prompts FILE (safetensors with prompt_embeddings [K, C]) or --ppd-prompts random:SEED:K; no trained prompt embeddings ship yet")
-            }
-            try self.init(prompts: prompts, tree: try a.text(Self.ppdTree)!)
+            try self.init(prompts: try a.text(Self.ppdPrompts)!, tree: try a.text(Self.ppdTree)!)
         }
 
         /// `random:SEED:K` → (seed, K).
