@@ -128,6 +128,8 @@ public enum Catalog {
                 add("medusa-0", p0, try MedusaDecoding.Strategy(heads: "shipped"))
                 // The shipped prompt embeddings, trained for SmolLM2, on the default chain (regression fixture).
                 add("ppd-0", p0, try ParallelPromptDecoding.Strategy(prompts: "shipped"))
+                // The shipped Chimera draft, trained for SmolLM2, on the default chain (regression fixture).
+                add("chimera-0", p0, try ChimeraDecoding.Strategy(weights: "shipped"))
             }
         }
         return result.entries + (try architectureEntries())

@@ -91,15 +91,12 @@ func ppdMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [Sp
     }
 }
 
-/// Chimera in `bench --spec-bench`: only with `--chimera-weights FILE|random:SEED[:K]` (no trained
-/// weights are shipped yet; `--methods chimera` without it is an error), over `--chimera-choices
+/// Chimera in `bench --spec-bench` when `--methods` names `chimera` (with the shipped draft unless
+/// `--chimera-weights FILE|random:SEED[:K]` says otherwise) or `--chimera-weights` is given, over `--chimera-choices
 /// NAME,NAME…` (one method per table, `chimera@NAME`; default the strategy's) or one JSON list.
 func chimeraMethods(_ args: Arguments, model: any CausalLanguageModel) throws -> [SpecBenchMethod] {
-    guard let name = args.string("chimera-weights") else {
-        let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("chimera") }
-        if named { throw CLIError(ChimeraError.missingWeights.description) }
-        return []
-    }
+    let named = (args.string("methods") ?? "").split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("chimera") }
+    guard let name = args.string("chimera-weights") ?? (named ? "shipped" : nil) else { return [] }
     let text = args.string("chimera-choices") ?? ChimeraDecoding.Strategy.defaultChoices
     let tables = text.trimmingCharacters(in: .whitespaces).hasPrefix("[") ? [text] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     do {

@@ -399,8 +399,19 @@ final class ChimeraTests: XCTestCase {
 
     func testStrategyNeedsWeightsRecordsItsOptionsAndRejectsTreesDeeperThanTheHeads() throws {
         let model = try SyntheticModels.model(SyntheticModels.tinyA)
-        XCTAssertThrowsError(try DecodingStrategies.make("chimera", arguments: StrategyArguments([:]))) {
-            XCTAssertTrue("\($0)".contains("--chimera-weights"), "\($0)")
+        // The default is the shipped SmolLM2 draft: loaded and named (with the file's SHA-256) when
+        // the file is there, a message saying where it was looked for otherwise.
+        if ShippedWeights.find(ChimeraDraft.shippedRelativePath) != nil {
+            let shipped = try DecodingStrategies.make("chimera", arguments: StrategyArguments([:]))
+            XCTAssertEqual(shipped.parameters.first?.1, .string("shipped"))
+            XCTAssertTrue(shipped.parameters.contains { $0.0 == "chimera_weights_sha256" })
+            XCTAssertThrowsError(try shipped.generate(model: model, prompt: [1, 2, 3], stopping: StoppingCriteria(maxNewTokens: 2))) {
+                XCTAssertTrue("\($0)".contains("hidden size"), "\($0)")
+            }
+        } else {
+            XCTAssertThrowsError(try DecodingStrategies.make("chimera", arguments: StrategyArguments([:]))) {
+                XCTAssertTrue("\($0)".contains("was not found"), "\($0)")
+            }
         }
         XCTAssertThrowsError(try ChimeraDecoding.Strategy(weights: "random:x")) { XCTAssertTrue("\($0)".contains("random:SEED")) }
         XCTAssertThrowsError(try ChimeraDecoding.Strategy(weights: "random:1", choices: "chimera-25")) {

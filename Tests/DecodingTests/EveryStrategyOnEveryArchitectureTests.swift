@@ -11,7 +11,7 @@ final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
     static let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2",
                                                    // The shipped heads read SmolLM2's 576-wide states; seeded random heads fit any model.
                                                    "medusa-heads": "random:7:3",
-                                                   // PPD with seeded random prompt embeddings (the shipped ones fit SmolLM2 only).
+                                                   // PPD and Chimera with seeded random weights (the shipped ones fit SmolLM2 only).
                                                    "ppd-prompts": "random:7:3", "chimera-weights": "random:7"]
 
     func testEveryRegisteredStrategyRunsAndTheGreedyVerifyingOnesEqualGreedy() throws {
@@ -24,7 +24,7 @@ final class EveryStrategyOnEveryArchitectureTests: XCTestCase {
             var lossless = 0
             for type in DecodingStrategies.all {
                 var values: [String: String] = [:]
-                for option in type.options where option.required || ["draft-layers", "context-ids", "medusa-heads", "ppd-prompts"].contains(option.name) {
+                for option in type.options where option.required || ["draft-layers", "context-ids", "medusa-heads", "ppd-prompts", "chimera-weights"].contains(option.name) {
                     values[option.name] = Self.required[option.name]
                 }
                 let strategy: any DecodingStrategy

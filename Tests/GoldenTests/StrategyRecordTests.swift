@@ -55,7 +55,7 @@ final class StrategyRecordTests: XCTestCase {
     /// keys, rebuilds from its record, and a changed option value changes the record.
     func testEveryRegisteredStrategyRecordsItsOptionsAndRebuildsFromThem() throws {
         // context-ids: cad needs its evidence (--context or --context-ids, neither declared required).
-        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2", "chimera-weights": "random:7"]
+        let required: [String: String] = ["seed": "3", "penalty-alpha": "0.6", "draft-layers": "1", "context-ids": "1,2"]
         for type in DecodingStrategies.all {
             var values: [String: String] = [:]
             for option in type.options where option.required || ["draft-layers", "context-ids"].contains(option.name) { values[option.name] = required[option.name] }

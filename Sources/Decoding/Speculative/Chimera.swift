@@ -270,8 +270,8 @@ extension ChimeraDecoding {
     public struct Strategy: DecodingStrategy {
         public static let name = "chimera"
         public static let summary = "Chimera: a trigram encoder, one full-context draft layer over the target's hidden states and residual heads draft a token tree verified in one pass (greedy: token-identical to greedy)"
-        static let chimeraWeights = StrategyOption("chimera-weights", .text(placeholder: "FILE|random:SEED"), required: true,
-                                                   help: "draft safetensors (trimlp.*, fast_layer1.0.*, chimera_head.{i}.0.weight unless tied); random:SEED or random:SEED:K = seeded random tied weights with 4 (K) heads (tests); no trained weights are shipped yet")
+        static let chimeraWeights = StrategyOption("chimera-weights", .text(placeholder: "FILE|random:SEED"), default: "shipped",
+                                                   help: "draft safetensors (trimlp.*, fast_layer1.0.*, chimera_head.{i}.0.weight unless tied); shipped = \(ChimeraDraft.shippedRelativePath) (SmolLM2-135M-Instruct); random:SEED or random:SEED:K = seeded random tied weights with 4 (K) heads (tests)")
         static let chimeraChoices = StrategyOption("chimera-choices", .text(placeholder: "NAME|JSON"), default: defaultChoices,
                                                    help: "tree: \((ChimeraDecoding.namedTables.map(\.name) + MedusaTree.namedTables.map(\.name)).joined(separator: ", ")), NAME:N (first N paths) or a JSON list of paths")
         public static let options = [chimeraWeights, chimeraChoices]
@@ -281,7 +281,7 @@ extension ChimeraDecoding {
         /// cut to depth ≤ 4 (`chimera-23`) would need more than its 5 tokens per step to pay (DOCS.md 6.14).
         public static let defaultChoices = "chain-3"
 
-        /// `--chimera-weights` as given (a path or `random:SEED[:K]`).
+        /// `--chimera-weights` as given (`shipped`, a path or `random:SEED[:K]`).
         public var weightsName: String
         /// `--chimera-choices` as given.
         public var choicesName: String
@@ -292,9 +292,10 @@ extension ChimeraDecoding {
         public var weightsSHA256: String?
 
         /// - Parameters:
-        ///   - weights: a safetensors path (loaded now) or `random:SEED[:K]`.
+        ///   - weights: `shipped` (the committed SmolLM2 draft, loaded now), a safetensors path
+        ///     (loaded now) or `random:SEED[:K]`.
         ///   - choices: a `--chimera-choices` value (`ChimeraDecoding.tree(named:)`).
-        public init(weights: String, choices: String = defaultChoices) throws {
+        public init(weights: String = "shipped", choices: String = defaultChoices) throws {
             weightsName = weights
             choicesName = choices
             tree = try ChimeraDecoding.tree(named: choices)
@@ -302,10 +303,19 @@ extension ChimeraDecoding {
                 guard tree.depth <= k else { throw ChimeraError.treeTooDeep(depth: tree.depth, heads: k) }
             } else {
                 if weights.hasPrefix("random:") { throw ChimeraError.invalidWeights("'\(weights)': seeded random weights are written random:SEED or random:SEED:K (K heads ≥ 1)") }
-                let loaded = try ChimeraDraft.load(path: weights)
+                let path: String
+                if weights == "shipped" {
+                    guard let found = ShippedWeights.find(ChimeraDraft.shippedRelativePath) else {
+                        throw ChimeraError.shippedWeightsNotFound(searched: ShippedWeights.candidates(relativePath: ChimeraDraft.shippedRelativePath))
+                    }
+                    path = found
+                } else {
+                    path = weights
+                }
+                let loaded = try ChimeraDraft.load(path: path)
                 guard tree.depth <= loaded.headCount else { throw ChimeraError.treeTooDeep(depth: tree.depth, heads: loaded.headCount) }
                 self.weights = loaded
-                weightsSHA256 = try? SHA256.hexDigest(ofFile: weights)
+                weightsSHA256 = try? SHA256.hexDigest(ofFile: path)
             }
         }
 
@@ -319,8 +329,7 @@ extension ChimeraDecoding {
         }
 
         public init(arguments a: StrategyArguments, processors: ProcessorSettings, context: StrategyContext) throws {
-            guard let weights = try a.text(Self.chimeraWeights) else { throw ChimeraError.missingWeights }
-            try self.init(weights: weights, choices: try a.text(Self.chimeraChoices)!)
+            try self.init(weights: try a.text(Self.chimeraWeights)!, choices: try a.text(Self.chimeraChoices)!)
         }
 
         /// `random:SEED` → (SEED, 4); `random:SEED:K` → (SEED, K).

@@ -85,6 +85,9 @@ public final class ChimeraDraft: @unchecked Sendable {
     public let untiedHeads: [WeightMatrix]?
     /// Number of residual heads (`chimera_num_heads`).
     public let headCount: Int
+    /// Where the shipped draft for SmolLM2-135M-Instruct lives, relative to the checkout
+    /// (`--chimera-weights shipped`, the default).
+    public static let shippedRelativePath = "Weights/smollm2-135m-instruct/chimera.safetensors"
     /// `C`.
     public let hiddenSize: Int
     public let ropeTheta: Double
@@ -539,6 +542,7 @@ public enum ChimeraError: Error, CustomStringConvertible, Equatable {
     case invalidWeights(String)
     case modelMismatch(String)
     case missingWeights
+    case shippedWeightsNotFound(searched: [String])
     case treeTooDeep(depth: Int, heads: Int)
 
     public var description: String {
@@ -546,7 +550,9 @@ public enum ChimeraError: Error, CustomStringConvertible, Equatable {
         case .invalidWeights(let m): return "--chimera-weights: \(m)"
         case .modelMismatch(let m): return "--chimera-weights: \(m)"
         case .missingWeights:
-            return "--strategy chimera needs --chimera-weights FILE (a safetensors draft: trimlp.*, fast_layer1.0.*, chimera_head.*) or --chimera-weights random:SEED (seeded random weights, for tests); trained SmolLM2 weights are not shipped yet"
+            return "--strategy chimera needs --chimera-weights shipped, FILE (a safetensors draft: trimlp.*, fast_layer1.0.*, chimera_head.*) or random:SEED (seeded random weights, for tests)"
+        case .shippedWeightsNotFound(let searched):
+            return "--chimera-weights: the shipped draft (\(ChimeraDraft.shippedRelativePath)) was not found (searched \(searched.joined(separator: ", "))); give --chimera-weights FILE or random:SEED"
         case .treeTooDeep(let depth, let heads):
             return "--chimera-choices: the tree is \(depth) deep but the draft has only \(heads) heads (a node at depth d reads head d-1); use a shallower table"
         }
