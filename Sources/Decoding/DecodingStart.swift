@@ -147,6 +147,20 @@ struct GenerationRecorder {
         return true
     }
 
+    /// One verification pass that produced `steps` (its accepted drafted tokens, then the model's
+    /// own token; `accepted` of them were drafted): counts the pass, the step and its tokens, then
+    /// emits them in order. Returns false when generation must end (later steps are not emitted).
+    mutating func emitVerification(_ steps: [TraceStep], accepted: Int) -> Bool {
+        statistics.forwardPasses += 1
+        statistics.verificationSteps += 1
+        statistics.acceptedDraftTokens += accepted
+        statistics.tokensFromVerification += steps.count
+        for step in steps {
+            if !emit(step) { return false }
+        }
+        return true
+    }
+
     /// Ends generation for a reason the loop found (e.g. `.contextLimit`).
     mutating func stop(_ reason: StopReason) { stopReason = reason }
 

@@ -111,21 +111,11 @@ public enum ChimeraDecoding {
                 for c in 0..<C { committed[i * C + c] = hidden[index * C + c] }
             }
             state.commit(hidden: committed, tokens: steps.map(\.token), lastLogits: Array(result.logits[(last * V)..<((last + 1) * V)]), pool: pool)
-            recorder.statistics.forwardPasses += 1
-            recorder.statistics.verificationSteps += 1
-            recorder.statistics.acceptedDraftTokens += accepted
-            recorder.statistics.tokensFromVerification += steps.count
             run.acceptedLengths[accepted] += 1
             run.draftedTokens += T - 1
-            var going = true
-            for (i, var step) in steps.enumerated() {
-                if i == 0 {
-                    step.drafted = Array(tokens.dropFirst())
-                    step.accepted = accepted
-                }
-                if !recorder.emit(step) { going = false; break }
-            }
-            if !going { break }
+            steps[0].drafted = Array(tokens.dropFirst())
+            steps[0].accepted = accepted
+            guard recorder.emitVerification(steps, accepted: accepted) else { break }
             afterStep?(state, recorder.output)
         }
         return (recorder.finish(), run)

@@ -199,21 +199,11 @@ public enum MedusaDecoding {
                 for j in 1..<path.count { steps.append(traceStep(logits: p.baseAddress! + path[j - 1] * V, count: V, token: tokens[path[j]], topK: traceTopK)) }
                 steps.append(GreedyDecoding.select(logits: p.baseAddress! + last * V, count: V, topK: traceTopK))
             }
-            recorder.statistics.forwardPasses += 1
-            recorder.statistics.verificationSteps += 1
-            recorder.statistics.acceptedDraftTokens += accepted
-            recorder.statistics.tokensFromVerification += steps.count
             run.acceptedLengths[accepted] += 1
             run.draftedTokens += T - 1
-            var going = true
-            for (i, var step) in steps.enumerated() {
-                if i == 0 {
-                    step.drafted = Array(tokens.dropFirst())
-                    step.accepted = accepted
-                }
-                if !recorder.emit(step) { going = false; break }
-            }
-            if !going { break }
+            steps[0].drafted = Array(tokens.dropFirst())
+            steps[0].accepted = accepted
+            guard recorder.emitVerification(steps, accepted: accepted) else { break }
             afterStep?(cache, recorder.output)
         }
         return (recorder.finish(), run)

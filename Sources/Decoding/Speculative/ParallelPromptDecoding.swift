@@ -199,14 +199,8 @@ public enum ParallelPromptDecoding {
                 steps[0].accepted = 0
                 key = nil
             }
-            recorder.statistics.forwardPasses += 1
-            recorder.statistics.verificationSteps += 1
-            recorder.statistics.acceptedDraftTokens += accepted
-            recorder.statistics.tokensFromVerification += steps.count
             run.acceptedLengths[accepted] += 1
-            var going = true
-            for step in steps where going { going = recorder.emit(step) }
-            if !going { break }
+            guard recorder.emitVerification(steps, accepted: accepted) else { break }
             afterStep?(cache, recorder.output, tree, steps.count)
         }
         return (recorder.finish(), run)
