@@ -11,11 +11,15 @@ enum DecodingStart {
 
     /// A cache with room for the prompt and `reserve` more positions (at most the context), the
     /// prompt prefilled into it with the last row's logits; the pass and its time go to `stats`.
-    static func prefill(_ model: any CausalLanguageModel, prompt: [Int], reserve: Int, tapLayers: Bool = false, pool: ParallelFor,
-                        stats: inout Generation.Statistics) throws -> (cache: KVCache, result: ForwardResult) {
+    /// `tapLayers` adds the layer outputs to `taps` (which the trained drafters use for the
+    /// final-norm output).
+    static func prefill(_ model: any CausalLanguageModel, prompt: [Int], reserve: Int, tapLayers: Bool = false, taps: ForwardTaps = .none,
+                        pool: ParallelFor, stats: inout Generation.Statistics) throws -> (cache: KVCache, result: ForwardResult) {
         let cache = KVCache(shape: model.shape, initialCapacity: min(model.shape.contextLength, prompt.count + reserve))
+        var taps = taps
+        if tapLayers { taps.layerOutputs = true }
         let start = monotonicSeconds()
-        let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, tapLayers: tapLayers, pool: pool)
+        let result = try model.forward(tokens: prompt, cache: cache, logitRows: .last, taps: taps, pool: pool)
         stats.prefillSeconds = monotonicSeconds() - start
         stats.forwardPasses += 1
         try NonFiniteCheck.requireFinite(result.logits, model: model, tokens: prompt, pool: pool)

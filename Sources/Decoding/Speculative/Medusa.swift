@@ -148,12 +148,8 @@ public enum MedusaDecoding {
         try DecodingStart.checkPrompt(prompt, contextLength: limit)
         var stats = Generation.Statistics()
         var run = RunStatistics(acceptedLengths: [Int](repeating: 0, count: tree.depth + 1))
-        let cache = KVCache(shape: model.shape, initialCapacity: min(limit, prompt.count + stopping.maxNewTokens + tree.count + 1))
-        let start = monotonicSeconds()
-        let prefill = try model.forward(tokens: prompt, cache: cache, logitRows: .last, taps: ForwardTaps(finalNormOutput: true), pool: pool)
-        stats.prefillSeconds = monotonicSeconds() - start
-        stats.forwardPasses += 1
-        try NonFiniteCheck.requireFinite(prefill.logits, model: model, tokens: prompt, pool: pool)
+        let (cache, prefill) = try DecodingStart.prefill(model, prompt: prompt, reserve: stopping.maxNewTokens + tree.count + 1,
+                                                         taps: ForwardTaps(finalNormOutput: true), pool: pool, stats: &stats)
         guard let prefillHidden = prefill.finalNormOutput else {
             throw MedusaError.modelMismatch("the model's forward pass does not return its final-norm output (ForwardTaps.finalNormOutput), which the heads read")
         }
